@@ -1,0 +1,68 @@
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+struct global_opts g_opts;
+
+bool cli_global_opt(int c, const char *arg)
+{
+    switch (c) {
+    case 0x1001:
+        g_opts.root = arg;
+        return true;
+    case 0x1002:
+        g_opts.userns = arg;
+        return true;
+    case 0x1003:
+        g_opts.storage_driver = arg;
+        return true;
+    case 0x1004:
+        log_set_level(LOG_DEBUG);
+        return true;
+    }
+    return false;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    if (cmd) {
+        fprintf(stderr, "kiln %s: %s\nSee 'kiln %s --help'.\n", cmd, msg, cmd);
+    } else {
+        fprintf(stderr, "kiln: %s\nSee 'kiln --help'.\n", msg);
+    }
+    free(msg);
+    return KILN_EXIT_USAGE;
+}
+
+int cli_bad_option(const char *cmd, char *const *argv)
+{
+    extern int optind, optopt;
+    const char *arg = argv[optind - 1];
+    if (optopt && !(arg && arg[0] == '-' && arg[1] == '-'))
+        return cli_usage_error(cmd, "unknown or incomplete flag '-%c'", optopt);
+    return cli_usage_error(cmd, "unknown flag or missing value: '%s'", arg ? arg : "?");
+}
+
+int cli_fail(struct kiln_error **err)
+{
+    if (!err || !*err) {
+        fprintf(stderr, "kiln: error: failed\n");
+        return KILN_EXIT_FAILURE;
+    }
+    char *text = kiln_error_text(*err);
+    fprintf(stderr, "kiln: error: %s\n", text);
+    free(text);
+    int status = (*err)->status ? (*err)->status : KILN_EXIT_FAILURE;
+    kiln_error_free(err);
+    return status;
+}

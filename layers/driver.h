@@ -1,0 +1,45 @@
+/* Storage drivers: how the rootfs of a RUN is assembled from layer trees,
+ * and how its changes are found.  The layer that results is the same byte
+ * for byte whatever the driver. */
+#ifndef KILN_DRIVER_H
+#define KILN_DRIVER_H
+
+#include <sys/types.h>
+
+#include "layers/layer.h"
+#include "layers/store.h"
+#include "lib/error.h"
+
+enum storage_driver { DRIVER_AUTO = 0, DRIVER_OVERLAY, DRIVER_FUSE_OVERLAYFS, DRIVER_COPY };
+
+const char *driver_name(enum storage_driver d);
+int driver_from_name(const char *name, enum storage_driver *ret);
+
+/* Resolves DRIVER_AUTO to the first driver that works here (kernel overlayfs
+ * in kiln's user namespace, then fuse-overlayfs, then copy); checks that an
+ * explicit choice works.  Must be called inside kiln's user and mount
+ * namespaces (runtime/userns.h).  The answer is cached per process. */
+int driver_resolve(struct store *s, enum storage_driver want, enum storage_driver *ret,
+                   struct kiln_error **err);
+
+struct rootfs {
+    enum storage_driver driver;
+    char *scratch; /* tmp/ directory that holds the parts below */
+    char *merged;  /* the directory a container pivots into */
+    char *upper;   /* overlay/fuse upper dir (copy: NULL) */
+    char *work;
+    char **lowers; /* layer trees, top first */
+    pid_t fuse_pid;
+};
+
+/* Assembles a rootfs from layer trees (top first; may be empty). */
+int rootfs_mount(struct store *s, enum storage_driver d, char *const *lowers, struct rootfs **ret,
+                 struct kiln_error **err);
+/* Writes what changed in the rootfs as a layer.  ret->entries == 0 when
+ * nothing changed (the blob is then an empty tar). */
+int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts *opts,
+                struct layer_result *ret, struct kiln_error **err);
+/* Unmounts and removes the scratch directory; accepts NULL. */
+void rootfs_release(struct rootfs *r);
+
+#endif

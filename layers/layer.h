@@ -1,0 +1,90 @@
+/* Layers: tar streams written into blobs (diff_id and compressed digest in
+ * one pass), layer trees extracted from blobs, and imports.
+ *
+ * Ownership: a file's owner in a layer is the owner recorded in its
+ * `user.kiln.owner` xattr ("UID:GID") when present, else its owner as kiln
+ * sees it inside its user namespace.  The xattr is how single-ID mode (and
+ * ids beyond a subuid range) keeps the ownership that images and RUN steps
+ * ask for; it never appears in a layer. */
+#ifndef KILN_LAYER_H
+#define KILN_LAYER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "layers/descriptor.h"
+#include "layers/store.h"
+#include "lib/error.h"
+
+#define KILN_OWNER_XATTR "user.kiln.owner"
+
+struct layer_write_opts {
+    enum compression compression; /* default gzip */
+    int level;                    /* compression level; 0 = the codec's default */
+    int64_t clamp_mtime;          /* SOURCE_DATE_EPOCH; -1 = keep mtimes */
+};
+
+struct layer_result {
+    struct descriptor blob; /* the compressed blob in the store */
+    char diff_id[DIGEST_STR_LEN];
+    uint64_t tar_size; /* uncompressed */
+    uint64_t entries;  /* tar entries written */
+};
+
+void layer_result_free(struct layer_result *r);
+
+/* ---- writing ------------------------------------------------------------ */
+
+struct layer_writer;
+
+/* One entry of a layer.  Regular-file content comes from content_fd (read
+ * from its current offset, st.st_size bytes). */
+struct layer_entry {
+    const char *path;  /* relative, no leading "/" or "./", '/'-separated */
+    struct stat st;    /* type, mode, uid, gid, size, mtime (st_mtim), rdev */
+    const char *link;  /* symlink target, or hard-link target path */
+    bool hardlink;
+    int content_fd;    /* regular files only; -1 for none */
+    /* xattrs to record: name\0value pairs, n pairs */
+    const char *const *xattr_names;
+    const void *const *xattr_values;
+    const size_t *xattr_sizes;
+    size_t n_xattrs;
+};
+
+int layer_writer_begin(struct store *s, const struct layer_write_opts *opts,
+                       struct layer_writer **ret, struct kiln_error **err);
+int layer_writer_add(struct layer_writer *w, const struct layer_entry *e, struct kiln_error **err);
+/* Adds the file at dirfd/name (no symlinks followed) as entry `path`,
+ * reading owner from user.kiln.owner and xattrs from the file. */
+int layer_writer_add_file(struct layer_writer *w, int dirfd, const char *name, const char *path,
+                          struct kiln_error **err);
+/* A whiteout (".wh.NAME") for path, or an opaque marker for a directory. */
+int layer_writer_add_whiteout(struct layer_writer *w, const char *path, struct kiln_error **err);
+int layer_writer_add_opaque(struct layer_writer *w, const char *dir_path, struct kiln_error **err);
+/* Closes the tar, finishes compression and commits the blob. */
+int layer_writer_finish(struct layer_writer *w, struct layer_result *ret, struct kiln_error **err);
+void layer_writer_abort(struct layer_writer *w);
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* The extracted tree of a layer (trees/<hex of diff_id>), extracting it from
+ * the blob the first time.  Overlay whiteouts: char devices 0/0 and
+ * user.overlay.opaque="y".  Never writes outside the tree; refuses a blob
+ * whose diff_id does not match. */
+int store_tree_ensure(struct store *s, const struct descriptor *layer, const char *diff_id,
+                      char **ret_path, struct kiln_error **err);
+bool store_has_tree(struct store *s, const char *diff_id);
+
+/* ---- imports -------------------------------------------------------------- */
+
+/* A rootfs tarball (plain, gzip, bzip2, xz, zstd: detected) or a directory as
+ * one layer. */
+int layer_import_tar_fd(struct store *s, int fd, const struct layer_write_opts *opts,
+                        struct layer_result *ret, struct kiln_error **err);
+int layer_import_dir(struct store *s, const char *dir, const struct layer_write_opts *opts,
+                     struct layer_result *ret, struct kiln_error **err);
+
+#endif
