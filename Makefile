@@ -24,6 +24,8 @@ LIB_SRCS := $(filter-out cmd/main.c,$(wildcard $(addsuffix /*.c,$(MODULES))))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIBKILN := $(BUILD)/libkiln.a
 BIN := $(BUILD)/kiln
+# V=1 shows the full commands
+Q := $(if $(V),,@)
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -39,18 +41,21 @@ kiln: $(BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
 
 $(LIBKILN): $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BIN): $(BUILD)/cmd/main.o $(LIBKILN)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBKILN) $(PKG_LIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBKILN) $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(LIBKILN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) -Itests/unit $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBKILN) $(PKG_LIBS)
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Itests/unit $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBKILN) $(PKG_LIBS)
 
 # Small static programs the integration tests copy into images.
 $(BUILD)/tests/helpers/%: tests/helpers/%.c
