@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layers/store.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -65,4 +66,12 @@ int cli_fail(struct kiln_error **err)
     int status = (*err)->status ? (*err)->status : KILN_EXIT_FAILURE;
     kiln_error_free(err);
     return status;
+}
+
+int cli_open_store(struct store **ret, struct kiln_error **err)
+{
+    char *root = g_opts.root ? xstrdup(g_opts.root) : store_default_root();
+    int r = store_open(root, ret, err);
+    free(root);
+    return r;
 }

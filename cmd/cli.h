@@ -33,6 +33,10 @@ int cli_bad_option(const char *cmd, char *const *argv);
  * or 1).  Frees err. */
 int cli_fail(struct kiln_error **err);
 
+struct store;
+/* Opens the store named by --root / KILN_ROOT, or the default one. */
+int cli_open_store(struct store **ret, struct kiln_error **err);
+
 struct command {
     const char *name;
     int (*fn)(int argc, char **argv);
