@@ -1,6 +1,8 @@
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,4 +76,38 @@ int cli_open_store(struct store **ret, struct kiln_error **err)
     int r = store_open(root, ret, err);
     free(root);
     return r;
+}
+
+int cli_parse_size(const char *s, uint64_t *ret)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    uint64_t mul = 1;
+    switch (*end) {
+    case '\0':
+    case 'b':
+    case 'B':
+        break;
+    case 'k':
+    case 'K':
+        mul = 1024;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1024 * 1024;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1024ull * 1024 * 1024;
+        break;
+    default:
+        return -1;
+    }
+    if (*end && end[1] && !((end[1] == 'b' || end[1] == 'B') && !end[2]))
+        return -1;
+    *ret = (uint64_t)(v * (double)mul);
+    return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "lib/error.h"
 
@@ -32,6 +33,13 @@ int cli_bad_option(const char *cmd, char *const *argv);
 /* Prints "kiln: error: ..." and returns the exit status for it (err->status,
  * or 1).  Frees err. */
 int cli_fail(struct kiln_error **err);
+
+/* "64m", "1g", "512k", "100" (bytes) -> bytes; -1 if malformed. */
+int cli_parse_size(const char *s, uint64_t *ret);
+
+/* Enters kiln's user and mount namespaces (runtime/runtime.h) with the mode
+ * from --userns; commands that build or run call it first. */
+int cli_enter_namespaces(struct kiln_error **err);
 
 struct store;
 /* Opens the store named by --root / KILN_ROOT, or the default one. */

@@ -198,6 +198,30 @@ int store_tag(struct store *s, const char *what, const struct descriptor *manife
     return r;
 }
 
+int store_add_untagged(struct store *s, const struct descriptor *manifest, struct kiln_error **err)
+{
+    int lockfd = -1;
+    if (store_lock(s, &lockfd, err) < 0)
+        return -1;
+    struct store_index idx;
+    int r = store_index_read(s, &idx, err);
+    if (r == 0) {
+        bool present = false;
+        for (size_t i = 0; i < idx.n; i++)
+            present |= strcmp(idx.entries[i].desc.digest, manifest->digest) == 0;
+        if (!present) {
+            idx.entries = xreallocarray(idx.entries, idx.n + 1, sizeof(*idx.entries));
+            struct index_entry *e = &idx.entries[idx.n++];
+            memset(e, 0, sizeof(*e));
+            descriptor_copy(&e->desc, manifest);
+            r = store_index_write(s, &idx, err);
+        }
+        store_index_free(&idx);
+    }
+    store_unlock(lockfd);
+    return r;
+}
+
 int store_untag(struct store *s, const char *what, bool *ret_found, struct kiln_error **err)
 {
     _cleanup_free_ char *name = NULL;

@@ -37,6 +37,8 @@ const char *index_entry_name(const struct index_entry *e);
  * last name stays as an untagged entry. */
 int store_tag(struct store *s, const char *name, const struct descriptor *manifest,
               struct kiln_error **err);
+/* Records an image without a name (kept until pruned). */
+int store_add_untagged(struct store *s, const struct descriptor *manifest, struct kiln_error **err);
 /* Removes a name; *ret_found says whether it existed. */
 int store_untag(struct store *s, const char *name, bool *ret_found, struct kiln_error **err);
 /* Drops index entries (tagged or not) pointing at a manifest digest. */

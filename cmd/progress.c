@@ -1,0 +1,312 @@
+#include "cmd/progress.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/strbuf.h"
+#include "lib/xalloc.h"
+
+#define TTY_LOG_LINES 6
+
+enum vstate { V_RUNNING, V_DONE, V_CACHED, V_ERROR };
+
+struct vertex {
+    int id;
+    char *name;
+    enum vstate state;
+    double start, end;
+    char *logs[TTY_LOG_LINES]; /* ring of the last lines (tty mode) */
+    size_t n_logs;
+};
+
+struct progress {
+    enum progress_mode mode;
+    struct build_progress cb;
+    pthread_mutex_t lock;
+    double t0;
+    struct vertex *v;
+    size_t n_v;
+    char **warnings;
+    /* tty */
+    pthread_t ticker;
+    bool ticking;
+    bool stop;
+    int drawn_lines;
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct vertex *find(struct progress *p, int id)
+{
+    for (size_t i = p->n_v; i-- > 0;)
+        if (p->v[i].id == id)
+            return &p->v[i];
+    return NULL;
+}
+
+static void tty_draw(struct progress *p, bool final);
+
+static void plain(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void plain(struct progress *p, const char *fmt, ...)
+{
+    if (p->mode != PROGRESS_PLAIN)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+static void on_start(void *ud, int id, const char *name)
+{
+    struct progress *p = ud;
+    pthread_mutex_lock(&p->lock);
+    p->v = xreallocarray(p->v, p->n_v + 1, sizeof(*p->v));
+    struct vertex *v = &p->v[p->n_v++];
+    memset(v, 0, sizeof(*v));
+    v->id = id;
+    v->name = xstrdup(name);
+    v->start = now();
+    plain(p, "#%d %s\n", id, name);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void on_log(void *ud, int id, double elapsed, const char *line, size_t len)
+{
+    struct progress *p = ud;
+    pthread_mutex_lock(&p->lock);
+    plain(p, "#%d %.3f %.*s\n", id, elapsed, (int)len, line);
+    struct vertex *v = find(p, id);
+    if (v && p->mode == PROGRESS_TTY) {
+        if (v->n_logs == TTY_LOG_LINES) {
+            free(v->logs[0]);
+            memmove(v->logs, v->logs + 1, (TTY_LOG_LINES - 1) * sizeof(char *));
+            v->n_logs--;
+        }
+        v->logs[v->n_logs++] = xstrndup(line, len);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void on_status(void *ud, int id, const char *text)
+{
+    struct progress *p = ud;
+    pthread_mutex_lock(&p->lock);
+    plain(p, "#%d %s\n", id, text);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void finish_vertex(struct progress *p, int id, enum vstate st)
+{
+    struct vertex *v = find(p, id);
+    if (!v)
+        return;
+    v->state = st;
+    v->end = now();
+    for (size_t i = 0; i < v->n_logs; i++)
+        free(v->logs[i]);
+    v->n_logs = 0;
+}
+
+static void on_cached(void *ud, int id)
+{
+    struct progress *p = ud;
+    pthread_mutex_lock(&p->lock);
+    plain(p, "#%d CACHED\n\n", id);
+    finish_vertex(p, id, V_CACHED);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void on_done(void *ud, int id, double secs)
+{
+    struct progress *p = ud;
+    pthread_mutex_lock(&p->lock);
+    plain(p, "#%d DONE %.1fs\n\n", id, secs);
+    finish_vertex(p, id, V_DONE);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void on_error(void *ud, int id, double secs, const char *msg)
+{
+    struct progress *p = ud;
+    pthread_mutex_lock(&p->lock);
+    plain(p, "#%d ERROR: %s\n\n", id, msg);
+    finish_vertex(p, id, V_ERROR);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void on_warning(void *ud, const char *msg)
+{
+    struct progress *p = ud;
+    pthread_mutex_lock(&p->lock);
+    strv_push(&p->warnings, msg);
+    if (p->mode == PROGRESS_PLAIN)
+        fprintf(stderr, "WARNING: %s\n", msg);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static int term_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+        return ws.ws_col;
+    return 80;
+}
+
+static int term_height(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 5)
+        return ws.ws_row;
+    return 24;
+}
+
+/* Redraws the whole block; the caller holds the lock. */
+static void tty_draw(struct progress *p, bool final)
+{
+    struct strbuf sb = STRBUF_INIT;
+    int width = term_width();
+    int lines = 0;
+    if (p->drawn_lines > 0)
+        strbuf_addf(&sb, "\033[%dA", p->drawn_lines);
+    size_t finished = 0;
+    for (size_t i = 0; i < p->n_v; i++)
+        finished += p->v[i].state != V_RUNNING;
+    double t = now();
+    strbuf_addf(&sb, "\033[2K[+] Building %.1fs (%zu/%zu)%s\n", t - p->t0, finished, p->n_v,
+                final ? " FINISHED" : "");
+    lines++;
+    /* keep the block within the terminal: show the last vertices */
+    size_t first = 0;
+    int room = term_height() - 2;
+    int need = 0;
+    for (size_t i = p->n_v; i-- > 0;) {
+        need += 1 + (int)p->v[i].n_logs;
+        if (need > room) {
+            first = i + 1;
+            break;
+        }
+    }
+    for (size_t i = first; i < p->n_v; i++) {
+        struct vertex *v = &p->v[i];
+        double el = (v->state == V_RUNNING ? t : v->end) - v->start;
+        char timebuf[32];
+        snprintf(timebuf, sizeof(timebuf), "%.1fs", el);
+        const char *prefix = v->state == V_CACHED ? "CACHED " : v->state == V_ERROR ? "ERROR " : "";
+        int avail = width - 4 - (int)strlen(prefix) - (int)strlen(timebuf) - 2;
+        if (avail < 10)
+            avail = 10;
+        const char *color = v->state == V_ERROR ? "\033[31m" : v->state == V_RUNNING ? "\033[34m" : "";
+        strbuf_addf(&sb, "\033[2K%s => %s%-*.*s %s%s\n", color, prefix, avail, avail, v->name,
+                    timebuf, *color ? "\033[0m" : "");
+        lines++;
+        for (size_t k = 0; k < v->n_logs; k++) {
+            strbuf_addf(&sb, "\033[2K => => # %.*s\n", width - 12 > 10 ? width - 12 : 10,
+                        v->logs[k]);
+            lines++;
+        }
+    }
+    for (int k = lines; k < p->drawn_lines; k++)
+        strbuf_adds(&sb, "\033[2K\n");
+    if (p->drawn_lines > lines) {
+        strbuf_addf(&sb, "\033[%dA", p->drawn_lines - lines);
+    }
+    p->drawn_lines = lines;
+    fwrite(sb.buf, 1, sb.len, stderr);
+    fflush(stderr);
+    strbuf_release(&sb);
+}
+
+static void *ticker_main(void *arg)
+{
+    struct progress *p = arg;
+    for (;;) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&p->lock);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        tty_draw(p, false);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+struct progress *progress_new(enum progress_mode mode)
+{
+    struct progress *p = xcalloc(1, sizeof(*p));
+    if (mode == PROGRESS_AUTO)
+        mode = isatty(STDERR_FILENO) && getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0
+                   ? PROGRESS_TTY
+                   : PROGRESS_PLAIN;
+    p->mode = mode;
+    pthread_mutex_init(&p->lock, NULL);
+    p->t0 = now();
+    p->warnings = strv_new();
+    p->cb = (struct build_progress){
+        .ud = p,
+        .start = on_start,
+        .log = on_log,
+        .status = on_status,
+        .cached = on_cached,
+        .done = on_done,
+        .error = on_error,
+        .warning = on_warning,
+    };
+    return p;
+}
+
+const struct build_progress *progress_callbacks(struct progress *p)
+{
+    if (p->mode == PROGRESS_TTY && !p->ticking) {
+        /* started lazily so that kiln's namespaces are entered single-threaded */
+        p->ticking = pthread_create(&p->ticker, NULL, ticker_main, p) == 0;
+    }
+    return &p->cb;
+}
+
+void progress_finish(struct progress *p, bool ok)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_mutex_unlock(&p->lock);
+    if (p->ticking)
+        pthread_join(p->ticker, NULL);
+    p->ticking = false;
+    if (p->mode == PROGRESS_TTY)
+        tty_draw(p, ok);
+    size_t n = strv_len(p->warnings);
+    if (n && p->mode != PROGRESS_QUIET) {
+        fprintf(stderr, "\n %zu warning%s found:\n", n, n == 1 ? "" : "s");
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, " - %s\n", p->warnings[i]);
+    }
+}
+
+void progress_free(struct progress *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_v; i++) {
+        free(p->v[i].name);
+        for (size_t k = 0; k < p->v[i].n_logs; k++)
+            free(p->v[i].logs[k]);
+    }
+    free(p->v);
+    strv_free(p->warnings);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}

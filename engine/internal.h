@@ -1,0 +1,77 @@
+/* What the parts of the engine share: the build in progress and the state of
+ * each stage.  Not for use outside engine/. */
+#ifndef KILN_ENGINE_INTERNAL_H
+#define KILN_ENGINE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "engine/filehash.h"
+#include "layers/driver.h"
+#include "layers/image.h"
+#include "layers/layer.h"
+#include "layers/lowerfs.h"
+#include "layers/store.h"
+#include "lib/error.h"
+
+struct build_ctx {
+    const struct build_request *req;
+    const struct build_progress *progress;
+    struct store *store;
+    enum storage_driver driver;
+    struct layer_write_opts lw;
+    int64_t epoch;     /* SOURCE_DATE_EPOCH / --timestamp; -1 = none */
+    char *scratch;     /* per-build tmp dir (hosts, resolv.conf, secrets) */
+    char *hosts_file;
+    char *resolv_file;
+    char *hostname;
+    char *context_dir; /* the build context as a directory */
+    struct filehash *filehash;
+    pthread_mutex_t lock; /* vertex numbers, warnings (stages may run in parallel) */
+    int next_vertex;
+    double t0;
+};
+
+/* A stage being built: its image so far. */
+struct stage_state {
+    char *name;          /* stage name or NULL */
+    int index;
+    struct image_config config;
+    struct descriptor *layers; /* compressed blobs; diff_ids are config.diff_ids */
+    size_t n_layers;
+    char key[DIGEST_STR_LEN];  /* the cache key chain so far */
+    char **args;               /* ARGs in scope with their values: "K=V" */
+    int step;                  /* for "[stage i/n]" */
+    int total_steps;
+    bool done;
+};
+
+void stage_state_free(struct stage_state *st);
+
+/* ---- progress helpers (engine/vertex.c) ------------------------------- */
+
+int vertex_start(struct build_ctx *bc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vertex_done(struct build_ctx *bc, int id, double started);
+void vertex_cached(struct build_ctx *bc, int id);
+void vertex_error(struct build_ctx *bc, int id, double started, const char *msg);
+void vertex_log(struct build_ctx *bc, int id, double started, const char *line, size_t len);
+void vertex_status(struct build_ctx *bc, int id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void build_warn(struct build_ctx *bc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+double monotonic_now(void);
+
+/* ---- layer trees and the image's file system --------------------------- */
+
+/* The extracted trees of a stage's layers, top first. */
+int stage_trees(struct build_ctx *bc, const struct stage_state *st, char ***ret,
+                struct kiln_error **err);
+/* A lowerfs over a stage's layers. */
+int stage_lowerfs(struct build_ctx *bc, const struct stage_state *st, struct lowerfs *ret,
+                  struct kiln_error **err);
+/* Appends a layer to a stage (config diff_ids + descriptors). */
+void stage_add_layer(struct stage_state *st, const struct descriptor *blob, const char *diff_id);
+
+#endif

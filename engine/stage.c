@@ -1,0 +1,57 @@
+/* A stage's layers: its trees, its file system view, adding a layer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/internal.h"
+#include "lib/xalloc.h"
+
+void stage_state_free(struct stage_state *st)
+{
+    if (!st)
+        return;
+    free(st->name);
+    image_config_free(&st->config);
+    for (size_t i = 0; i < st->n_layers; i++)
+        descriptor_free(&st->layers[i]);
+    free(st->layers);
+    strv_free(st->args);
+    memset(st, 0, sizeof(*st));
+}
+
+int stage_trees(struct build_ctx *bc, const struct stage_state *st, char ***ret,
+                struct kiln_error **err)
+{
+    char **trees = xcalloc(st->n_layers + 1, sizeof(char *));
+    for (size_t i = 0; i < st->n_layers; i++) {
+        size_t top = st->n_layers - 1 - i;
+        char *path = NULL;
+        if (store_tree_ensure(bc->store, &st->layers[top], st->config.diff_ids[top], &path, err) <
+            0) {
+            strv_free(trees);
+            return -1;
+        }
+        trees[i] = path;
+    }
+    *ret = trees;
+    return 0;
+}
+
+int stage_lowerfs(struct build_ctx *bc, const struct stage_state *st, struct lowerfs *ret,
+                  struct kiln_error **err)
+{
+    char **trees = NULL;
+    if (stage_trees(bc, st, &trees, err) < 0)
+        return -1;
+    int r = lowerfs_init(ret, trees, strv_len(trees), err);
+    strv_free(trees);
+    return r;
+}
+
+void stage_add_layer(struct stage_state *st, const struct descriptor *blob, const char *diff_id)
+{
+    st->layers = xreallocarray(st->layers, st->n_layers + 1, sizeof(*st->layers));
+    descriptor_copy(&st->layers[st->n_layers++], blob);
+    if (!st->config.diff_ids)
+        st->config.diff_ids = strv_new();
+    strv_push(&st->config.diff_ids, diff_id);
+}
