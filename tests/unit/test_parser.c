@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "dockerfile/dockerfile.h"
+#include "dockerfile/instructions.h"
 #include "harness.h"
 #include "lib/cleanup.h"
 #include "lib/fsutil.h"
@@ -675,6 +676,427 @@ TEST(fuzz_corpus)
     CHECK(seen > 0);
 }
 
+/* ---- typed instructions ------------------------------------------------------------------ */
+
+struct typed {
+    struct df_ast *ast;
+    struct df_file *file;
+};
+
+static int typed_parse(const char *text, struct typed *t, struct kiln_error **err)
+{
+    memset(t, 0, sizeof(*t));
+    if (parse_str(text, &t->ast, err) < 0)
+        return -1;
+    if (df_file_from_ast(t->ast, &t->file, err) < 0) {
+        dockerfile_free(t->ast);
+        t->ast = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void typed_free(struct typed *t)
+{
+    df_file_free(t->file);
+    dockerfile_free(t->ast);
+}
+
+static void check_typed_error(const char *text, const char *want)
+{
+    struct typed t;
+    struct kiln_error *err = NULL;
+    int r = typed_parse(text, &t, &err);
+    CHECK_INT_EQ(r, -1);
+    CHECK_STR_EQ(err ? err->msg : NULL, want);
+    if (r == 0)
+        typed_free(&t);
+    kiln_error_free(&err);
+}
+
+TEST(typed_copy_add)
+{
+    struct typed t;
+    struct kiln_error *err = NULL;
+    const char *text = "FROM alpine AS base\n"
+                       "COPY --from=base --chown=1:2 --chmod=0755 --link --parents "
+                       "--exclude=*.md --exclude=x a b /dst/\n"
+                       "ADD --keep-git-dir=true --checksum=sha256:abc --unpack=false "
+                       "https://x/y.tgz /\n"
+                       "COPY <<-EOF <<'NOEX' /etc/\n\tline $HOME\nEOF\n$keep\nNOEX\n";
+    CHECK_INT_EQ(typed_parse(text, &t, &err), 0);
+    if (!t.file)
+        return;
+    CHECK_INT_EQ(t.file->n_stages, 1);
+    const struct df_stage *st = &t.file->stages[0];
+    CHECK_STR_EQ(st->from->u.from.stage_name, "base");
+    CHECK_INT_EQ(st->n_cmds, 3);
+    const struct df_copy *cp = &st->cmds[0]->u.copy;
+    CHECK_STR_EQ(cp->from.text, "base");
+    CHECK_STR_EQ(cp->chown.text, "1:2");
+    CHECK_STR_EQ(cp->chmod.text, "0755");
+    CHECK(cp->link && cp->parents);
+    CHECK_INT_EQ(cp->n_excludes, 2);
+    CHECK_STR_EQ(cp->excludes[1].text, "x");
+    CHECK_INT_EQ(cp->n_srcs, 2);
+    CHECK_STR_EQ(cp->srcs[1].text, "b");
+    CHECK_STR_EQ(cp->dest.text, "/dst/");
+    CHECK(cp->checksum.text == NULL);
+    const struct df_copy *add = &st->cmds[1]->u.copy;
+    CHECK(add->keep_git_dir);
+    CHECK_STR_EQ(add->checksum.text, "sha256:abc");
+    CHECK_INT_EQ(add->unpack, 0);
+    CHECK(add->from.text == NULL);
+    const struct df_copy *hd = &st->cmds[2]->u.copy;
+    CHECK_INT_EQ(hd->n_srcs, 0);
+    CHECK_INT_EQ(hd->n_contents, 2);
+    CHECK_STR_EQ(hd->contents[0].name, "EOF");
+    CHECK_STR_EQ(hd->contents[0].data, "line $HOME\n");
+    CHECK(hd->contents[0].expand && hd->contents[0].chomp);
+    CHECK_STR_EQ(hd->contents[1].name, "NOEX");
+    CHECK(!hd->contents[1].expand);
+    typed_free(&t);
+}
+
+TEST(typed_run)
+{
+    struct typed t;
+    struct kiln_error *err = NULL;
+    const char *text =
+        "FROM alpine\n"
+        "RUN --mount=type=cache,target=/root/.cache,sharing=locked,id=pip,mode=0750,uid=1,gid=2 "
+        "--mount=type=secret,id=tok,required,env=TOKEN "
+        "--mount=type=tmpfs,dst=/t,size=64m "
+        "--mount=from=builder,src=/out,target=/in,rw "
+        "--mount=type=ssh "
+        "--mount=target=$DIR "
+        "--network=none --security=insecure make all\n"
+        "RUN [\"echo\", \"hi\"]\n";
+    CHECK_INT_EQ(typed_parse(text, &t, &err), 0);
+    if (!t.file)
+        return;
+    const struct df_run *run = &t.file->stages[0].cmds[0]->u.run;
+    CHECK(run->cmd.shell_form);
+    CHECK_STR_EQ(run->cmd.argv[0], "make all");
+    CHECK_INT_EQ(run->network, DF_NETWORK_NONE);
+    CHECK_INT_EQ(run->security, DF_SECURITY_INSECURE);
+    CHECK_INT_EQ(run->n_mounts, 6);
+    const struct df_mount *m = run->mounts;
+    CHECK_INT_EQ(m[0].type, DF_MOUNT_CACHE);
+    CHECK_STR_EQ(m[0].target, "/root/.cache");
+    CHECK_INT_EQ(m[0].sharing, DF_SHARING_LOCKED);
+    CHECK_STR_EQ(m[0].id, "pip");
+    CHECK(m[0].has_mode && m[0].mode == 0750 && m[0].uid == 1 && m[0].gid == 2);
+    CHECK(!m[0].readonly);
+    CHECK_INT_EQ(m[1].type, DF_MOUNT_SECRET);
+    CHECK(m[1].required && m[1].readonly);
+    CHECK_STR_EQ(m[1].env, "TOKEN");
+    CHECK_INT_EQ(m[2].type, DF_MOUNT_TMPFS);
+    CHECK_INT_EQ(m[2].size, 64 << 20);
+    CHECK_INT_EQ(m[3].type, DF_MOUNT_BIND);
+    CHECK_STR_EQ(m[3].from, "builder");
+    CHECK(!m[3].readonly);
+    CHECK_INT_EQ(m[4].type, DF_MOUNT_SSH);
+    CHECK(m[4].readonly);
+    CHECK(!m[5].expanded && m[5].target == NULL);
+    const struct df_run *exec = &t.file->stages[0].cmds[1]->u.run;
+    CHECK(!exec->cmd.shell_form);
+    CHECK_INT_EQ(exec->cmd.argc, 2);
+    typed_free(&t);
+}
+
+static int test_expander(void *ctx, const char *word, enum df_expand_how how, char ***ret,
+                         struct kiln_error **err)
+{
+    /* "$DIR" -> "/work", "$PORTS" -> two words, "$BAD" -> an error */
+    if (strstr(word, "BAD"))
+        return kiln_error_set(err, 0, "BAD: is not allowed to be unset");
+    char **v = strv_new();
+    if (strcmp(word, "$PORTS") == 0 && how == DF_EXPAND_WORDS) {
+        strv_push(&v, "80");
+        strv_push(&v, "443/udp");
+    } else if (strcmp(word, "$DIR") == 0) {
+        strv_push(&v, "/work");
+    } else {
+        strv_push(&v, word);
+    }
+    *ret = v;
+    return 0;
+}
+
+TEST(typed_expand)
+{
+    struct typed t;
+    struct kiln_error *err = NULL;
+    const char *text = "FROM alpine\n"
+                       "RUN --mount=type=cache,target=$DIR true\n"
+                       "EXPOSE 22 $PORTS\n"
+                       "WORKDIR $DIR\n"
+                       "USER ${BAD:?}\n";
+    CHECK_INT_EQ(typed_parse(text, &t, &err), 0);
+    if (!t.file)
+        return;
+    const struct df_stage *st = &t.file->stages[0];
+    struct df_instruction *x = NULL;
+    CHECK_INT_EQ(df_instruction_expand(t.ast, st->cmds[0], test_expander, NULL, &x, &err), 0);
+    if (x) {
+        CHECK(x->u.run.mounts[0].expanded);
+        CHECK_STR_EQ(x->u.run.mounts[0].target, "/work");
+        df_instruction_free(x);
+    }
+    CHECK_INT_EQ(df_instruction_expand(t.ast, st->cmds[1], test_expander, NULL, &x, &err), 0);
+    if (x) {
+        CHECK_INT_EQ(x->u.words.n, 3);
+        CHECK_STR_EQ(x->u.words.v[2].text, "443/udp");
+        df_instruction_free(x);
+    }
+    CHECK_INT_EQ(df_instruction_expand(t.ast, st->cmds[2], test_expander, NULL, &x, &err), 0);
+    if (x) {
+        CHECK_STR_EQ(x->u.word.text, "/work");
+        CHECK_STR_EQ(st->cmds[2]->u.word.text, "$DIR");
+        df_instruction_free(x);
+    }
+    CHECK_INT_EQ(df_instruction_expand(t.ast, st->cmds[3], test_expander, NULL, &x, &err), -1);
+    CHECK_STR_EQ(err ? err->msg : NULL, "Dockerfile:5:6: BAD: is not allowed to be unset\n"
+                                        "USER ${BAD:?}\n"
+                                        "     ^~~~~~~~");
+    kiln_error_free(&err);
+    typed_free(&t);
+}
+
+TEST(typed_misc)
+{
+    struct typed t;
+    struct kiln_error *err = NULL;
+    const char *text = "ARG BASE=alpine V\n"
+                       "FROM --platform=$BUILDPLATFORM ${BASE} As Build\n"
+                       "ENV A=1 B=\"two words\"\n"
+                       "ENV LEGACY value with spaces\n"
+                       "LABEL k=v\n"
+                       "ARG X Y=1\n"
+                       "HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=0s "
+                       "--retries=0 CMD curl -f http://x/\n"
+                       "HEALTHCHECK NONE\n"
+                       "ONBUILD RUN <<EOF\necho hi\nEOF\n"
+                       "SHELL [\"/bin/bash\", \"-c\"]\n"
+                       "VOLUME [\"/a\", \"/b\"]\n"
+                       "ENTRYPOINT []\n"
+                       "CMD echo hi\n"
+                       "STOPSIGNAL SIGTERM\n";
+    CHECK_INT_EQ(typed_parse(text, &t, &err), 0);
+    if (!t.file) {
+        fprintf(stderr, "%s\n", err ? err->msg : "");
+        kiln_error_free(&err);
+        return;
+    }
+    CHECK_INT_EQ(t.file->n_meta_args, 1);
+    CHECK_INT_EQ(t.file->meta_args[0]->u.args.n, 2);
+    CHECK_STR_EQ(t.file->meta_args[0]->u.args.v[0].value.text, "alpine");
+    CHECK(t.file->meta_args[0]->u.args.v[1].value.text == NULL);
+    const struct df_stage *st = &t.file->stages[0];
+    CHECK_STR_EQ(st->from->u.from.image.text, "${BASE}");
+    CHECK_STR_EQ(st->from->u.from.platform.text, "$BUILDPLATFORM");
+    CHECK_STR_EQ(st->from->u.from.stage_name, "build");
+    CHECK_STR_EQ(st->from->u.from.name.text, "Build");
+    struct df_instruction **c = st->cmds;
+    CHECK_INT_EQ(c[0]->u.kvs.n, 2);
+    CHECK_STR_EQ(c[0]->u.kvs.v[1].value.text, "\"two words\"");
+    CHECK(c[1]->u.kvs.v[0].legacy);
+    CHECK_STR_EQ(c[1]->u.kvs.v[0].value.text, "value with spaces");
+    CHECK_INT_EQ(c[4]->u.healthcheck.interval_ns, 90000000000LL);
+    CHECK_INT_EQ(c[4]->u.healthcheck.timeout_ns, 500000000LL);
+    CHECK(c[4]->u.healthcheck.cmd.shell_form);
+    CHECK(c[5]->u.healthcheck.none);
+    CHECK_STR_EQ(c[6]->u.onbuild.expression, "RUN <<EOF\necho hi\nEOF");
+    CHECK_INT_EQ(c[7]->u.shell.argc, 2);
+    CHECK_INT_EQ(c[8]->u.words.n, 2);
+    CHECK_INT_EQ(c[9]->u.cmd.argc, 0);
+    CHECK(!c[9]->u.cmd.shell_form);
+    CHECK(c[10]->u.cmd.shell_form);
+    CHECK_STR_EQ(c[11]->u.word.text, "SIGTERM");
+    typed_free(&t);
+}
+
+TEST(run_script_modes)
+{
+    struct typed t;
+    struct kiln_error *err = NULL;
+    const char *text = "FROM alpine\n"
+                       "RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n"
+                       "RUN <<-EOF\n\techo hi\nEOF\n"
+                       "RUN cat <<A > /x\nbody\nA\n"
+                       "RUN true\n";
+    CHECK_INT_EQ(typed_parse(text, &t, &err), 0);
+    if (!t.file)
+        return;
+    struct df_instruction **c = t.file->stages[0].cmds;
+    char *s = NULL;
+    const char *name = NULL;
+    CHECK_INT_EQ(df_run_script(&c[0]->u.run, &s, &name), DF_RUN_SCRIPT_FILE);
+    CHECK_STR_EQ(s, "#!/usr/bin/env python3\nprint(1)\n");
+    CHECK_STR_EQ(name, "EOF");
+    free(s);
+    CHECK_INT_EQ(df_run_script(&c[1]->u.run, &s, &name), DF_RUN_SCRIPT_SHELL);
+    CHECK_STR_EQ(s, "echo hi\n");
+    free(s);
+    CHECK_INT_EQ(df_run_script(&c[2]->u.run, &s, &name), DF_RUN_SCRIPT_FULL);
+    CHECK_STR_EQ(s, "cat <<A > /x\nbody\nA");
+    free(s);
+    CHECK_INT_EQ(df_run_script(&c[3]->u.run, &s, &name), DF_RUN_SCRIPT_NONE);
+    CHECK(s == NULL);
+    typed_free(&t);
+}
+
+TEST(typed_errors)
+{
+    check_typed_error("FROM a\nRUNN echo\n",
+                      "Dockerfile:2:1: unknown instruction: RUNN (did you mean RUN?)\n"
+                      "RUNN echo\n"
+                      "^~~~");
+    check_typed_error("FROM a\nINVALID\n", "Dockerfile:2:1: unknown instruction: INVALID\n"
+                                           "INVALID\n"
+                                           "^~~~~~~");
+    check_typed_error("FROM a\nCOPY --chwon=1 a b\n",
+                      "Dockerfile:2:6: unknown flag: --chwon (did you mean --chown?)\n"
+                      "COPY --chwon=1 a b\n"
+                      "     ^~~~~~~~~");
+    check_typed_error("FROM a\nCMD --doit [ \"a\", \"b\" ]\n",
+                      "Dockerfile:2:5: unknown flag: --doit\n"
+                      "CMD --doit [ \"a\", \"b\" ]\n"
+                      "    ^~~~~~");
+    check_typed_error("FROM a\nCOPY --from=x --from=y a b\n",
+                      "Dockerfile:2:15: duplicate flag specified: --from\n"
+                      "COPY --from=x --from=y a b\n"
+                      "              ^~~~~~~~");
+    check_typed_error("FROM a\nCOPY --from a b\n",
+                      "Dockerfile:2:6: missing a value on flag: --from\n"
+                      "COPY --from a b\n"
+                      "     ^~~~~~");
+    check_typed_error("FROM a\nCOPY --link=yes a b\n",
+                      "Dockerfile:2:6: expecting boolean value for flag --link, not: yes\n"
+                      "COPY --link=yes a b\n"
+                      "     ^~~~~~~~~~");
+    check_typed_error("FROM a\nCOPY onlyone\n",
+                      "Dockerfile:2:1: COPY requires at least two arguments, but only one was "
+                      "provided. Destination could not be determined\n"
+                      "COPY onlyone\n"
+                      "^~~~");
+    check_typed_error("FROM a\nCOPY a <<EOF\nx\nEOF\n",
+                      "Dockerfile:2:8: COPY cannot accept a heredoc as a destination\n"
+                      "COPY a <<EOF\n"
+                      "       ^~~~~");
+    check_typed_error("FROM a AS 1st\n",
+                      "Dockerfile:1:11: invalid name for build stage: \"1st\", name can't start "
+                      "with a number or contain symbols\n"
+                      "FROM a AS 1st\n"
+                      "          ^~~");
+    check_typed_error("FROM a b\n", "Dockerfile:1:1: FROM requires either one or three arguments\n"
+                                    "FROM a b\n"
+                                    "^~~~");
+    check_typed_error("RUN true\n",
+                      "Dockerfile:1:1: RUN before the first FROM: no build stage in current "
+                      "context\n"
+                      "RUN true\n"
+                      "^~~");
+    check_typed_error("FROM a\nRUN --mount=type=cache,target=/x,sharing=bad true\n",
+                      "Dockerfile:2:13: --mount: unsupported sharing value \"bad\"\n"
+                      "RUN --mount=type=cache,target=/x,sharing=bad true\n"
+                      "            ^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~");
+    check_typed_error("FROM a\nRUN --mount=type=bind,taget=/x true\n",
+                      "Dockerfile:2:13: --mount: unexpected key 'taget' in 'taget=/x' (did you "
+                      "mean target?)\n"
+                      "RUN --mount=type=bind,taget=/x true\n"
+                      "            ^~~~~~~~~~~~~~~~~~");
+    check_typed_error("FROM a\nRUN --mount=type=tmpfs,target=/x,mode=0700 true\n",
+                      "Dockerfile:2:13: --mount: mode not allowed for \"tmpfs\" type mounts\n"
+                      "RUN --mount=type=tmpfs,target=/x,mode=0700 true\n"
+                      "            ^~~~~~~~~~~~~~~~~~~~~~~~~~~~~~");
+    check_typed_error("FROM a\nRUN --mount=type=secret,id=x,from=b true\n",
+                      "Dockerfile:2:13: --mount: secret mount should not have a from\n"
+                      "RUN --mount=type=secret,id=x,from=b true\n"
+                      "            ^~~~~~~~~~~~~~~~~~~~~~~");
+    check_typed_error("FROM a\nRUN --mount=from=$STAGE,target=/x true\n",
+                      "Dockerfile:2:13: --mount: 'from' doesn't support variable expansion, "
+                      "define alias stage instead\n"
+                      "RUN --mount=from=$STAGE,target=/x true\n"
+                      "            ^~~~~~~~~~~~~~~~~~~~~");
+    check_typed_error("FROM a\nRUN --network=bridge true\n",
+                      "Dockerfile:2:15: unsupported network mode \"bridge\"\n"
+                      "RUN --network=bridge true\n"
+                      "              ^~~~~~");
+    check_typed_error("FROM a\nHEALTHCHECK --interval=10 CMD true\n",
+                      "Dockerfile:2:24: invalid duration \"10\" for --interval\n"
+                      "HEALTHCHECK --interval=10 CMD true\n"
+                      "                       ^~");
+    check_typed_error("FROM a\nHEALTHCHECK --timeout=1us CMD true\n",
+                      "Dockerfile:2:23: --timeout cannot be less than 1ms\n"
+                      "HEALTHCHECK --timeout=1us CMD true\n"
+                      "                      ^~~");
+    check_typed_error("FROM a\nHEALTHCHECK --retries=-1 CMD true\n",
+                      "Dockerfile:2:23: --retries cannot be negative (-1)\n"
+                      "HEALTHCHECK --retries=-1 CMD true\n"
+                      "                      ^~");
+    check_typed_error("FROM a\nHEALTHCHECK CONNECT TCP 7000\n",
+                      "Dockerfile:2:13: Unknown type \"CONNECT\" in HEALTHCHECK (try CMD)\n"
+                      "HEALTHCHECK CONNECT TCP 7000\n"
+                      "            ^~~~~~~");
+    check_typed_error("FROM a\nHEALTHCHECK NONE x\n",
+                      "Dockerfile:2:18: HEALTHCHECK NONE takes no arguments\n"
+                      "HEALTHCHECK NONE x\n"
+                      "                 ^");
+    check_typed_error("FROM a\nONBUILD FROM b\n",
+                      "Dockerfile:2:9: FROM isn't allowed as an ONBUILD trigger\n"
+                      "ONBUILD FROM b\n"
+                      "        ^~~~");
+    check_typed_error("FROM a\nONBUILD ONBUILD RUN x\n",
+                      "Dockerfile:2:9: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed\n"
+                      "ONBUILD ONBUILD RUN x\n"
+                      "        ^~~~~~~");
+    check_typed_error("FROM a\nSHELL /bin/sh -c\n",
+                      "Dockerfile:2:7: SHELL requires the arguments to be in JSON form\n"
+                      "SHELL /bin/sh -c\n"
+                      "      ^~~~~~~~~~");
+    check_typed_error("FROM a\nUSER\n", "Dockerfile:2:1: USER requires exactly one argument\n"
+                                        "USER\n"
+                                        "^~~~");
+    check_typed_error("FROM a\nARG =x\n", "Dockerfile:2:5: ARG names can not be blank\n"
+                                          "ARG =x\n"
+                                          "    ^~");
+    check_typed_error("FROM a\nENV =x\n", "Dockerfile:2:5: ENV names can not be blank\n"
+                                          "ENV =x\n"
+                                          "    ^");
+    check_typed_error("FROM a\nVOLUME [\"\"]\n",
+                      "Dockerfile:2:9: VOLUME specified can not be an empty string\n"
+                      "VOLUME [\"\"]\n"
+                      "        ^~");
+    check_typed_error("FROM a\nEXPOSE\n", "Dockerfile:2:1: EXPOSE requires at least one argument\n"
+                                          "EXPOSE\n"
+                                          "^~~~~~");
+}
+
+TEST(durations)
+{
+    static const struct {
+        const char *in;
+        int64_t ns; /* -1: error */
+    } cases[] = {
+        {"0", 0},           {"5s", 5000000000LL}, {"1m30s", 90000000000LL}, {"1.5h", 5400000000000LL},
+        {"300ms", 300000000}, {"-2s", -2000000000LL}, {"1\xc2\xb5s", 1000},   {"10", -1},
+        {"", -1},           {".s", -1},             {"1x", -1},               {"+0", 0},
+        {".5s", 500000000}, {"1.s", 1000000000},   {"9999999999h", -1},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        int64_t d = 12345;
+        int r = go_parse_duration(cases[i].in, &d);
+        if (cases[i].ns == -1 && strcmp(cases[i].in, "-2s") != 0) {
+            CHECK_INT_EQ(r, -1);
+        } else {
+            CHECK_INT_EQ(r, 0);
+            CHECK_INT_EQ(d, cases[i].ns);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     test_dump_cases();
@@ -694,6 +1116,13 @@ int main(int argc, char **argv)
     RUN(positions);
     RUN(directives_recorded);
     RUN(fuzz_corpus);
+    RUN(typed_copy_add);
+    RUN(typed_run);
+    RUN(typed_expand);
+    RUN(typed_misc);
+    RUN(run_script_modes);
+    RUN(typed_errors);
+    RUN(durations);
 
     fprintf(stderr,
             "conformance: buildkit-parser %d/%d, negative %d/%d, line_numbers %d/%d, "
