@@ -295,6 +295,7 @@ bool plan_valid_image_ref(const char *ref)
 
 struct planner {
     struct plan *p;
+    bool lenient;
     const struct df_ast *ast;
     char *const *contexts;
     struct kiln_error **err;
@@ -452,7 +453,7 @@ static int resolve_copy_from(struct planner *pl, struct plan_stage *st,
         add_ref(st, PLAN_REF_STAGE, s, w->text, in);
     } else if (is_context(pl, w->text)) {
         add_ref(st, PLAN_REF_CONTEXT, 0, w->text, in);
-    } else if (!plan_valid_image_ref(w->text)) {
+    } else if (!pl->lenient && !plan_valid_image_ref(w->text)) {
         return dockerfile_error_at(pl->ast, in->node, w->off, w->len, pl->err,
                                    "invalid --from value \"%s\": not a stage of this Dockerfile "
                                    "and not a valid image reference",
@@ -476,7 +477,7 @@ static int resolve_mounts(struct planner *pl, struct plan_stage *st,
             add_ref(st, PLAN_REF_STAGE, s, from, in);
         else if (is_context(pl, from))
             add_ref(st, PLAN_REF_CONTEXT, 0, from, in);
-        else if (!plan_valid_image_ref(from))
+        else if (!pl->lenient && !plan_valid_image_ref(from))
             return dockerfile_error_at(pl->ast, in->node, run->mount_words[k].off,
                                        run->mount_words[k].len, pl->err,
                                        "invalid mount from \"%s\": not a stage of this Dockerfile "
@@ -536,7 +537,7 @@ static int resolve_stages(struct planner *pl)
 
         if (expand_at(pl, from, &fr->image, &st->base_image, NULL) < 0)
             return -1;
-        if (!*st->base_image)
+        if (!*st->base_image && !pl->lenient)
             return dockerfile_error_at(pl->ast, from->node, fr->image.off, fr->image.len,
                                        pl->err, "base name (%s) should not be blank",
                                        fr->image.text);
@@ -563,7 +564,7 @@ static int resolve_stages(struct planner *pl)
         } else if (is_context(pl, st->base_image)) {
             st->base = PLAN_BASE_CONTEXT;
             add_ref(st, PLAN_REF_CONTEXT, 0, st->base_image, from);
-        } else if (!plan_valid_image_ref(st->base_image)) {
+        } else if (!pl->lenient && !plan_valid_image_ref(st->base_image)) {
             return dockerfile_error_at(pl->ast, from->node, fr->image.off, fr->image.len, pl->err,
                                        "invalid base image \"%s\": not a valid image reference "
                                        "(names are lower case)",
@@ -735,7 +736,7 @@ int plan_create(const struct df_file *file, const struct plan_opts *opts, struct
     p->build_args = strv_new();
     p->warnings = strv_new();
     struct planner pl = {.p = p, .ast = file->ast, .contexts = opts ? opts->named_contexts : NULL,
-                         .err = err};
+                         .lenient = opts && opts->lenient, .err = err};
 
     if (file->n_stages == 0) {
         dockerfile_error_line(file->ast, file->ast->end_line, 0, 0, err,

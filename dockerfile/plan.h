@@ -29,6 +29,8 @@ struct plan_opts {
     const char *platform;        /* target "os/arch[/variant]"; NULL: this machine's */
     char *const *named_contexts; /* --build-context names; an external reference equal to
                                     one is that context */
+    bool lenient;                /* accept empty or malformed image references (for checks
+                                    that go on to report more) */
 };
 
 enum plan_base {
