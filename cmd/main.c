@@ -11,6 +11,7 @@ static const struct command commands[] = {
     {"build", cmd_build, "Build an image from a Dockerfile"},
     {"import", cmd_import, "Make an image from a rootfs tarball or directory"},
     {"images", cmd_images, "List images in the store"},
+    {"run", cmd_run, "Run a command in a new container from an image"},
     {"info", cmd_info, "Show the store, identity mode and storage driver"},
 };
 
