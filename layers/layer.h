@@ -40,12 +40,16 @@ void layer_result_free(struct layer_result *r);
 struct layer_writer;
 
 /* One entry of a layer.  Regular-file content comes from content_fd (read
- * from its current offset, st.st_size bytes). */
+ * from its current offset, st.st_size bytes); with content_fd = -1 and
+ * st_size > 0 the caller streams exactly st_size bytes with
+ * layer_writer_write before the next entry (imports, build contexts read
+ * through other APIs).  Entries are written in the order given: callers
+ * sort them (parents first, names in byte order). */
 struct layer_entry {
     const char *path;  /* relative, no leading "/" or "./", '/'-separated */
     struct stat st;    /* type, mode, uid, gid, size, mtime (st_mtim), rdev */
     const char *link;  /* symlink target, or hard-link target path */
-    bool hardlink;
+    bool hardlink;     /* link = path of an earlier entry of this layer */
     int content_fd;    /* regular files only; -1 for none */
     /* xattrs to record: name\0value pairs, n pairs */
     const char *const *xattr_names;
@@ -57,8 +61,13 @@ struct layer_entry {
 int layer_writer_begin(struct store *s, const struct layer_write_opts *opts,
                        struct layer_writer **ret, struct kiln_error **err);
 int layer_writer_add(struct layer_writer *w, const struct layer_entry *e, struct kiln_error **err);
+/* Content of the last entry added with content_fd = -1. */
+int layer_writer_write(struct layer_writer *w, const void *data, size_t len,
+                       struct kiln_error **err);
 /* Adds the file at dirfd/name (no symlinks followed) as entry `path`,
- * reading owner from user.kiln.owner and xattrs from the file. */
+ * reading owner from user.kiln.owner and xattrs from the file.  Regular
+ * files with several links whose inode was already added become tar hard
+ * links.  Sockets are skipped. */
 int layer_writer_add_file(struct layer_writer *w, int dirfd, const char *name, const char *path,
                           struct kiln_error **err);
 /* A whiteout (".wh.NAME") for path, or an opaque marker for a directory. */
