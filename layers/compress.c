@@ -395,8 +395,11 @@ int compressor_new(enum compression kind, int level, int threads, compress_sink_
         ZSTD_CCtx_setParameter(c->zctx, ZSTD_c_compressionLevel, c->zstd_level);
         ZSTD_CCtx_setParameter(c->zctx, ZSTD_c_checksumFlag, 1);
         /* Without multithread support in libzstd this fails: one thread then. */
-        if (threads > 1)
-            ZSTD_CCtx_setParameter(c->zctx, ZSTD_c_nbWorkers, threads);
+        if (threads > 1 && !ZSTD_isError(ZSTD_CCtx_setParameter(c->zctx, ZSTD_c_nbWorkers,
+                                                                  threads)))
+            /* Smaller jobs than the default (4 windows): memory stays
+             * around 20 MiB instead of 60+ for any layer size. */
+            ZSTD_CCtx_setParameter(c->zctx, ZSTD_c_jobSize, 2 << 20);
     }
 
     c->workers = xcalloc((size_t)(c->nworkers ? c->nworkers : 1), sizeof(pthread_t));

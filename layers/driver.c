@@ -147,7 +147,8 @@ static int probe(struct store *s, enum storage_driver d, struct kiln_error **err
     ret = 0;
 out:
     if (r) {
-        r->scratch = NULL; /* removed with dir */
+        free(r->scratch); /* removed with dir, below */
+        r->scratch = NULL;
         rootfs_release(r);
     }
     fs_rm_rf(dir);

@@ -8,7 +8,8 @@
  * Needs a user and mount namespace (or root):
  *   unshare --map-root-user --mount build/tests/test_driver          single id
  *   unshare --map-auto --map-root-user --mount build/tests/test_driver  range
- * Without one it says so and skips the driver cases. */
+ * Run unprivileged, it re-executes itself that way (userns_reexec.h).
+ * kiln-test: as-users */
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "userns_reexec.h"
 #include "layers/compress.h"
 #include "layers/driver.h"
 #include "layers/layer.h"
@@ -689,6 +691,7 @@ static bool in_namespace_or_root(void)
 
 int main(void)
 {
+    userns_reexec();
     if (!in_namespace_or_root()) {
         harness_skip("drivers", "needs a user and mount namespace: run under "
                                 "'unshare --map-root-user --mount'");

@@ -6,7 +6,9 @@
  *
  * Runs as root, or as an unprivileged user inside `unshare -r` (single id)
  * or `unshare --map-auto -r` (range): owners are checked through the
- * effective owner (chown, user.kiln.owner or the side table). */
+ * effective owner (chown, user.kiln.owner or the side table).  Run
+ * unprivileged, it re-executes itself that way (userns_reexec.h).
+ * kiln-test: as-users */
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "userns_reexec.h"
 #include "layers/compress.h"
 #include "layers/layer.h"
 #include "layers/layer_internal.h"
@@ -1085,6 +1088,7 @@ static void bench(const char *dir)
 
 int main(void)
 {
+    userns_reexec();
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
         return 1;
