@@ -136,17 +136,6 @@ static void ldir_push(struct ldir *d, int fd, size_t layer)
     d->n++;
 }
 
-static bool fd_opaque(int fd)
-{
-    static const char *const names[] = {OVL_OPAQUE_XATTR, "trusted.overlay.opaque",
-                                        FUSE_OPAQUE_XATTR};
-    char v[4];
-    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-        if (fgetxattr(fd, names[i], v, sizeof(v)) == 1 && (v[0] == 'y' || v[0] == 'Y'))
-            return true;
-    return false;
-}
-
 /* The lower view of parent/name, when it is a directory there. */
 static int ldir_child(const struct ldir *parent, const char *name, struct ldir *ret,
                       struct kiln_error **err)
@@ -168,43 +157,9 @@ static int ldir_child(const struct ldir *parent, const char *name, struct ldir *
             return kiln_error_set(err, errno, "diff: open lower '%s'", name);
         }
         ldir_push(ret, fd, parent->layer[i]);
-        if (fd_opaque(fd))
+        if (fd_is_opaque(fd))
             break;
     }
-    return 0;
-}
-
-static int readdir_names(int dfd, char ***ret, size_t *ret_n)
-{
-    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    char **v = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    errno = 0;
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        XGROW(v, cap, n + 1);
-        v[n++] = xstrdup(de->d_name);
-    }
-    int e = errno;
-    closedir(d);
-    if (e) {
-        for (size_t i = 0; i < n; i++)
-            free(v[i]);
-        free(v);
-        return -e;
-    }
-    *ret = v;
-    *ret_n = n;
     return 0;
 }
 
@@ -233,7 +188,7 @@ static int lower_children(const struct ldir *d, struct lent **ret, size_t *ret_n
     for (size_t i = 0; i < d->n; i++) {
         char **names = NULL;
         size_t k = 0;
-        int r = readdir_names(d->fds[i], &names, &k);
+        int r = dir_list_names(d->fds[i], false, &names, &k);
         if (r < 0) {
             lents_free(all, n);
             return kiln_error_set(err, -r, "diff: list a lower directory");
@@ -307,7 +262,7 @@ static int upper_children(struct diff *d, int ufd, struct uent **ret, size_t *re
 {
     char **names = NULL;
     size_t k = 0;
-    int r = readdir_names(ufd, &names, &k);
+    int r = dir_list_names(ufd, false, &names, &k);
     if (r < 0)
         return kiln_error_set(err, -r, "diff: list an upper directory");
     struct uent *v = xcalloc(k ? k : 1, sizeof(*v));
@@ -540,7 +495,7 @@ static int child_changed(struct diff *d, struct child *c, int ufd, const struct 
 /* Whether the upper directory ufd/name hides its lower directories. */
 static bool upper_dir_opaque(struct diff *d, int childfd)
 {
-    if (fd_opaque(childfd))
+    if (fd_is_opaque(childfd))
         return true;
     struct stat st;
     return d->fuse && fstatat(childfd, WH_OPAQUE, &st, AT_SYMLINK_NOFOLLOW) == 0;
@@ -737,7 +692,7 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
             goto out;
         }
         ldir_push(&root, fd, i);
-        if (fd_opaque(fd))
+        if (fd_is_opaque(fd))
             break;
     }
     if (layer_writer_begin(s, opts, &d.w, err) < 0)

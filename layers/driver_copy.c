@@ -182,17 +182,6 @@ static int clear_dir(int dfd, const char *path, struct kiln_error **err)
     return 0;
 }
 
-static bool fd_opaque(int fd)
-{
-    static const char *const names[] = {OVL_OPAQUE_XATTR, "trusted.overlay.opaque",
-                                        FUSE_OPAQUE_XATTR};
-    char v[4];
-    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-        if (fgetxattr(fd, names[i], v, sizeof(v)) == 1 && (v[0] == 'y' || v[0] == 'Y'))
-            return true;
-    return false;
-}
-
 static int apply_dir(int sdir, int ddir, const char *path, int depth, struct kiln_error **err);
 
 static int apply_entry(int sdir, int ddir, const char *name, const char *path, int depth,
@@ -232,7 +221,7 @@ static int apply_entry(int sdir, int ddir, const char *name, const char *path, i
     }
     /* A lower layer may have left it read-only; the final mode comes after. */
     fchmod(d, 0700);
-    if (fd_opaque(s) && clear_dir(d, path, err) < 0) {
+    if (fd_is_opaque(s) && clear_dir(d, path, err) < 0) {
         meta_free(&m);
         return -1;
     }
@@ -282,7 +271,7 @@ int copy_populate(struct rootfs *r, struct kiln_error **err)
             open(r->lowers[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sfd < 0)
             return kiln_error_set(err, errno, "copy: open layer '%s'", r->lowers[i]);
-        if (fd_opaque(sfd) && clear_dir(dfd, "/", err) < 0)
+        if (fd_is_opaque(sfd) && clear_dir(dfd, "/", err) < 0)
             return -1;
         if (apply_dir(sfd, dfd, "", 0, err) < 0)
             return kiln_error_wrap(err, "layer '%s'", r->lowers[i]);

@@ -1,5 +1,6 @@
 /* File metadata as layers see it: owners, xattrs, path checks, owner side
  * tables. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -360,12 +361,56 @@ static bool xattr_yes(int fd, const char *name)
     return n == 1 && (v[0] == 'y' || v[0] == 'Y');
 }
 
-bool dir_is_opaque_at(int dirfd, const char *name)
+bool fd_is_opaque(int fd)
 {
-    _cleanup_close_ int fd =
-        openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return false;
     return xattr_yes(fd, OVL_OPAQUE_XATTR) || xattr_yes(fd, "trusted.overlay.opaque") ||
            xattr_yes(fd, FUSE_OPAQUE_XATTR);
+}
+
+/* ---- listings ------------------------------------------------------------------ */
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int dir_list_names(int dfd, bool sort, char ***ret, size_t *ret_n)
+{
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        XGROW(v, cap, n + 1);
+        v[n++] = xstrdup(de->d_name);
+    }
+    int e = errno;
+    closedir(d);
+    if (e) {
+        names_free(v, n);
+        return -e;
+    }
+    if (sort && n > 1)
+        qsort(v, n, sizeof(*v), name_cmp);
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+void names_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
 }

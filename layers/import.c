@@ -153,49 +153,6 @@ out:
     return r;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Names in a directory, sorted bytewise. */
-static int list_dir(int dfd, char ***ret, size_t *ret_n)
-{
-    int fd = dup(dfd);
-    if (fd < 0)
-        return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    rewinddir(d);
-    char **v = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    errno = 0;
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        XGROW(v, cap, n + 1);
-        v[n++] = xstrdup(de->d_name);
-    }
-    int e = errno;
-    closedir(d);
-    if (e) {
-        for (size_t i = 0; i < n; i++)
-            free(v[i]);
-        free(v);
-        return -e;
-    }
-    if (n)
-        qsort(v, n, sizeof(*v), name_cmp);
-    *ret = v;
-    *ret_n = n;
-    return 0;
-}
-
 static int import_walk(struct layer_writer *w, int dfd, const char *prefix, int depth,
                        struct kiln_error **err)
 {
@@ -203,7 +160,7 @@ static int import_walk(struct layer_writer *w, int dfd, const char *prefix, int 
         return kiln_error_set(err, ELOOP, "import: '%s': directories nested too deep", prefix);
     char **names = NULL;
     size_t n = 0;
-    int r = list_dir(dfd, &names, &n);
+    int r = dir_list_names(dfd, true, &names, &n);
     if (r < 0)
         return kiln_error_set(err, -r, "import: list '%s'", *prefix ? prefix : ".");
     for (size_t i = 0; i < n && r == 0; i++) {
@@ -228,9 +185,7 @@ static int import_walk(struct layer_writer *w, int dfd, const char *prefix, int 
         r = import_walk(w, sub, path, depth + 1, err);
         close(sub);
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    names_free(names, n);
     return r;
 }
 

@@ -124,8 +124,13 @@ static inline bool stat_is_whiteout(const struct stat *st)
     return S_ISCHR(st->st_mode) && st->st_rdev == 0;
 }
 
-/* The directory dirfd/name is marked opaque (user.overlay.opaque,
+/* The open directory is marked opaque (user.overlay.opaque,
  * trusted.overlay.opaque or fuse-overlayfs's user.fuseoverlayfs.opaque). */
-bool dir_is_opaque_at(int dirfd, const char *name);
+bool fd_is_opaque(int fd);
+
+/* The names in a directory (without "." and ".."), sorted bytewise when
+ * asked.  -errno. */
+int dir_list_names(int dfd, bool sort, char ***ret, size_t *ret_n);
+void names_free(char **v, size_t n);
 
 #endif

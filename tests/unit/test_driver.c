@@ -281,25 +281,9 @@ static int apply_changes(const char *root)
 static void list_tree(int dfd, const char *prefix, struct strbuf *out, const char *tree_for_owners)
 {
     char **names = NULL;
-    size_t n = 0, cap = 0;
-    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fdopendir(fd);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        XGROW(names, cap, n + 1);
-        names[n++] = xstrdup(de->d_name);
-    }
-    if (d)
-        closedir(d);
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++)
-            if (strcmp(names[i], names[j]) > 0) {
-                char *t = names[i];
-                names[i] = names[j];
-                names[j] = t;
-            }
+    size_t n = 0;
+    if (dir_list_names(dfd, true, &names, &n) < 0)
+        return;
     for (size_t i = 0; i < n; i++) {
         _cleanup_free_ char *path = *prefix ? xasprintf("%s/%s", prefix, names[i]) : xstrdup(names[i]);
         struct file_meta m;
