@@ -25,7 +25,9 @@
  *     M's directory.  So "rm -rf d; mkdir d; touch d/new" gives an opaque d
  *     with any driver, as does deleting every child of d, while
  *     "rm -rf d; mkdir d; touch d/old-name" gives d, whiteouts for the other
- *     old names and d/old-name (the same tree once applied);
+ *     old names and d/old-name (the same tree once applied).  Never the
+ *     root: overlayfs ignores opacity on a layer's root, so deletions there
+ *     are whiteouts;
  *   - the parents of a written entry are written first (metadata from M);
  *     the root directory itself never is;
  *   - entries are sorted by name within each directory (depth first), a
@@ -580,7 +582,7 @@ static int diff_dir(struct diff *d, const char *P, int ufd, struct ldir *lower, 
     /* The opaque rule: L's directory has children and none of their names
      * is left in M. */
     bool opaque = false;
-    if (!full && nl > 0) {
+    if (!full && nl > 0 && *P) { /* the root cannot be opaque in a tree */
         opaque = true;
         for (size_t i = 0; i < nc && opaque; i++)
             if (cs[i].l && cs[i].kind != K_DELETED)
@@ -684,7 +686,8 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
         if (owner_table_load(op, &d.layers[i].owners, err) < 0)
             goto out;
     }
-    /* The root's lower view: every layer down to the first opaque root. */
+    /* The root's lower view: every layer (overlayfs ignores opacity on
+     * layer roots). */
     for (size_t i = 0; i < d.nlayers; i++) {
         int fd = dup(d.layers[i].fd);
         if (fd < 0) {
@@ -692,8 +695,6 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
             goto out;
         }
         ldir_push(&root, fd, i);
-        if (fd_is_opaque(fd))
-            break;
     }
     if (layer_writer_begin(s, opts, &d.w, err) < 0)
         goto out;

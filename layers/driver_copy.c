@@ -271,8 +271,7 @@ int copy_populate(struct rootfs *r, struct kiln_error **err)
             open(r->lowers[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sfd < 0)
             return kiln_error_set(err, errno, "copy: open layer '%s'", r->lowers[i]);
-        if (fd_is_opaque(sfd) && clear_dir(dfd, "/", err) < 0)
-            return -1;
+        /* a layer root is never opaque (as with overlayfs) */
         if (apply_dir(sfd, dfd, "", 0, err) < 0)
             return kiln_error_wrap(err, "layer '%s'", r->lowers[i]);
     }

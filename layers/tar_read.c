@@ -539,8 +539,17 @@ static int extract_entry(struct extractor *x, struct archive_entry *ae, struct k
         int pfd;
         if (open_parent(x, parent, true, path, &pfd, err) < 0)
             return -1;
-        if (strcmp(base, WH_OPAQUE) == 0)
+        if (strcmp(base, WH_OPAQUE) == 0) {
+            if (!*parent) {
+                /* Kernel overlayfs ignores opacity on a layer's root (and
+                 * fuse-overlayfs does not): not marking it keeps every
+                 * driver showing the same thing, the lower root entries. */
+                log_debug("layer: opaque marker on the root ignored");
+                x->res->skipped++;
+                return 0;
+            }
             return make_opaque(pfd, path, err);
+        }
         if (strncmp(base, WH_PREFIX WH_PREFIX, 2 * strlen(WH_PREFIX)) == 0) {
             log_debug("layer: '%s': aufs metadata ignored", path);
             return 0;

@@ -665,6 +665,43 @@ TEST(scratch_image_and_many_layers)
         free(many[i]);
 }
 
+/* Deleting everything at the root: whiteouts, never an opaque root (which
+ * overlayfs would ignore in a tree). */
+TEST(root_deletions_are_whiteouts)
+{
+    static const struct ent base[] = {FILE_("a", "a\n"), DIR_("d"), FILE_("d/x", "x\n")};
+    struct layer_result r = {0};
+    if (write_layer(base, ARRAY_SIZE(base), NULL, NULL, &r) < 0)
+        return;
+    _cleanup_free_ char *tree = extract(&r);
+    layer_result_free(&r);
+    char *lowers[] = {tree, NULL};
+    for (size_t i = 0; i < ARRAY_SIZE(all_drivers); i++) {
+        enum storage_driver drv = all_drivers[i];
+        if (!works[drv] || !tree)
+            continue;
+        struct rootfs *rf = NULL;
+        struct kiln_error *err = NULL;
+        if (rootfs_mount(st, drv, lowers, &rf, &err) < 0) {
+            H_FAIL("%s: %s", driver_name(drv), err->msg);
+            kiln_error_free(&err);
+            continue;
+        }
+        _cleanup_free_ char *a = xasprintf("%s/a", rf->merged);
+        _cleanup_free_ char *d = xasprintf("%s/d", rf->merged);
+        CHECK(unlink(a) == 0 && fs_rm_rf(d) == 0);
+        struct layer_write_opts o = {.compression = COMPRESSION_NONE, .clamp_mtime = T_CLAMP};
+        struct layer_result res = {0};
+        CHECK(rootfs_diff(st, rf, &o, &res, &err) == 0);
+        _cleanup_free_ char *ents = res.blob.media_type ? layer_entries(&res) : xstrdup("");
+        CHECK(has_line(ents, ".wh.a") && has_line(ents, ".wh.d"));
+        CHECK(!strstr(ents, WH_OPAQUE));
+        CHECK_INT_EQ(res.entries, 2);
+        layer_result_free(&res);
+        rootfs_release(rf);
+    }
+}
+
 static bool in_namespace_or_root(void)
 {
     if (geteuid() != 0)
@@ -698,6 +735,7 @@ int main(void)
     RUN(names_and_resolve);
     RUN(same_layer_whatever_the_driver);
     RUN(scratch_image_and_many_layers);
+    RUN(root_deletions_are_whiteouts);
     store_close(st);
     fs_rm_rf(tmpdir);
     return harness_done();

@@ -850,6 +850,29 @@ TEST(private_xattrs_not_applied)
     store_close(st);
 }
 
+/* A root-level opaque marker is not kept: overlayfs ignores opacity on a
+ * layer root, fuse-overlayfs would not; unmarked, all drivers agree. */
+TEST(root_opaque_marker_ignored)
+{
+    struct store *st = new_store();
+    char buf[8192];
+    const char *sp[2] = {"f:.wh..wh..opq", "f:file"};
+    size_t len = build_tar(sp, 2, buf, sizeof(buf));
+    char digest[DIGEST_STR_LEN];
+    CHECK(store_blob_put(st, buf, len, digest, NULL) == 0);
+    struct descriptor d = {.media_type = (char *)MT_OCI_LAYER_TAR, .size = len};
+    memcpy(d.digest, digest, DIGEST_STR_LEN);
+    char *tree = NULL;
+    CHECK(store_tree_ensure(st, &d, digest, &tree, NULL) == 0);
+    if (tree) {
+        char v[4];
+        CHECK(getxattr(tree, OVL_OPAQUE_XATTR, v, sizeof(v)) < 0);
+        CHECK(file_is(tree, "file", "evil"));
+    }
+    free(tree);
+    store_close(st);
+}
+
 TEST(digest_mismatches_refused)
 {
     struct store *st = new_store();
@@ -1107,6 +1130,7 @@ int main(void)
     RUN(concurrent_extraction);
     RUN(hostile_layers_refused);
     RUN(private_xattrs_not_applied);
+    RUN(root_opaque_marker_ignored);
     RUN(digest_mismatches_refused);
     RUN(import_tarballs_all_compressions);
     RUN(import_dir_sorted_links_owner_xattr);
