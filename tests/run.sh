@@ -37,7 +37,7 @@ fixtures=${KILN_TEST_FIXTURES:-/var/cache/kiln-tests}
 conformance=${KILN_CONFORMANCE:-$top/../shared/conformance}
 test_users=(kiln-range kiln-single)
 
-do_unit=1 do_integration=1 filter= only_user= jobs=0 keep=0
+do_unit=1 do_integration=1 filter='' only_user='' jobs=0 keep=0
 bats_files=()
 usage() { sed -n '/^# Usage:/,/^#   -h, --help/p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
