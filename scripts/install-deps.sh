@@ -56,13 +56,11 @@ for g in "${groups[@]}"; do
 done
 
 # A package counts as present when dpkg has it fully installed ("ii").
+installed=" $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${wanted[@]}" 2>/dev/null |
+    awk '$1 == "ii" { printf "%s ", $2 }')"
 missing=()
 for p in "${wanted[@]}"; do
-    st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
-    case "$st" in
-        ii*) ;;
-        *) missing+=("$p") ;;
-    esac
+    [[ $installed == *" $p "* ]] || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
