@@ -56,7 +56,8 @@ for g in "${groups[@]}"; do
 done
 
 # A package counts as present when dpkg has it fully installed ("ii").
-installed=" $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${wanted[@]}" 2>/dev/null |
+# (dpkg-query fails when it has never heard of a package: that one is missing.)
+installed=" $({ dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${wanted[@]}" 2>/dev/null || true; } |
     awk '$1 == "ii" { printf "%s ", $2 }')"
 missing=()
 for p in "${wanted[@]}"; do
