@@ -207,6 +207,51 @@ int reg_fetch_blob(struct reg_client *c, const char *repo, const struct descript
     return 0;
 }
 
+int reg_staging_copy_fd(struct reg_staging *st, const struct descriptor *d, int fd,
+                        struct kiln_error **err)
+{
+    if (reg_staging_has(st, d->digest) || store_has_blob(st->store, d->digest))
+        return 0;
+    struct blob_sink b = {.st = st, .d = d, .fd = -1};
+    snprintf(b.tmpname, sizeof(b.tmpname), "%s.part", digest_hex(d->digest));
+    if (bs_begin(&b, err) < 0)
+        return -1;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            bs_reset(&b);
+            return kiln_error_set(err, e, "read blob %s", d->digest);
+        }
+        if (n == 0)
+            break;
+        if (bs_write(&b, buf, (size_t)n, err) < 0) {
+            bs_reset(&b);
+            return -1;
+        }
+    }
+    char got[DIGEST_STR_LEN];
+    sha256_final_digest(&b.hash, got);
+    b.hashing = false;
+    if (b.got != d->size || strcmp(got, d->digest) != 0) {
+        bs_reset(&b);
+        return kiln_error_set(err, 0, "blob %s: %llu bytes hashing to %s; refusing it",
+                              d->digest, (unsigned long long)b.got, got);
+    }
+    close(b.fd);
+    b.fd = -1;
+    if (renameat(st->dirfd, b.tmpname, st->dirfd, digest_hex(d->digest)) < 0) {
+        int e = errno;
+        bs_reset(&b);
+        return kiln_error_set(err, e, "rename '%s/%s'", st->dir, b.tmpname);
+    }
+    strv_push(&st->digests, d->digest);
+    return 0;
+}
+
 int reg_fetch_blob_mem(struct reg_client *c, const char *repo, const struct descriptor *d,
                        size_t max, char **ret, struct kiln_error **err)
 {

@@ -256,7 +256,7 @@ int reg_creds_lookup(const struct registry_opts *o, const char *registry, const 
 /* ---- writing ------------------------------------------------------------ */
 
 /* Re-emits a parsed value as it was (numbers keep their text). */
-static void gen_value(struct json_gen *j, yajl_val v)
+void reg_json_gen_value(struct json_gen *j, yajl_val v)
 {
     if (!v) {
         json_null(j);
@@ -272,13 +272,13 @@ static void gen_value(struct json_gen *j, yajl_val v)
         json_obj_open(j);
         for (size_t i = 0; i < v->u.object.len; i++) {
             json_key(j, v->u.object.keys[i]);
-            gen_value(j, v->u.object.values[i]);
+            reg_json_gen_value(j, v->u.object.values[i]);
         }
         json_obj_close(j);
     } else if (YAJL_IS_ARRAY(v)) {
         json_arr_open(j);
         for (size_t i = 0; i < v->u.array.len; i++)
-            gen_value(j, v->u.array.values[i]);
+            reg_json_gen_value(j, v->u.array.values[i]);
         json_arr_close(j);
     } else {
         json_null(j);
@@ -318,7 +318,7 @@ int reg_authfile_update(const char *path, const char *key, const char *user, con
             continue; /* removed, or replaced below */
         }
         json_key(&j, k);
-        gen_value(&j, auths->u.object.values[i]);
+        reg_json_gen_value(&j, auths->u.object.values[i]);
     }
     if (user) {
         size_t ul = strlen(user), pl = strlen(pass ? pass : "");
@@ -341,7 +341,7 @@ int reg_authfile_update(const char *path, const char *key, const char *user, con
         if (strcmp(root->u.object.keys[i], "auths") == 0)
             continue;
         json_key(&j, root->u.object.keys[i]);
-        gen_value(&j, root->u.object.values[i]);
+        reg_json_gen_value(&j, root->u.object.values[i]);
     }
     json_obj_close(&j);
     yajl_tree_free(root);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <yajl/yajl_tree.h>
 
 #include "layers/registry.h"
 #include "lib/sha256.h"
@@ -91,6 +92,10 @@ int reg_authjson_lookup(const char *buf, size_t len, const char *registry, const
  * directories 0700. */
 int reg_authfile_update(const char *path, const char *key, const char *user, const char *pass,
                         bool *ret_found, struct kiln_error **err);
+
+/* Re-emits a parsed JSON value (numbers keep their text). */
+struct json_gen;
+void reg_json_gen_value(struct json_gen *j, yajl_val v);
 
 /* The per-registry insecure list: KILN_INSECURE_REGISTRIES (comma or space
  * separated) and $XDG_CONFIG_HOME/kiln/registries.conf ("insecure HOST[:PORT]"
@@ -247,6 +252,9 @@ int reg_staging_begin(struct store *s, struct reg_staging **ret, struct kiln_err
 /* A small verified blob (manifest, config) from memory. */
 int reg_staging_put(struct reg_staging *st, const char *digest, const void *data, size_t len,
                     struct kiln_error **err);
+/* A blob from an open file (another layout), checking size and digest. */
+int reg_staging_copy_fd(struct reg_staging *st, const struct descriptor *d, int fd,
+                        struct kiln_error **err);
 bool reg_staging_has(struct reg_staging *st, const char *digest);
 int reg_staging_commit(struct reg_staging *st, struct kiln_error **err);
 /* Removes what is left and frees; accepts NULL. */

@@ -38,6 +38,8 @@ static void normalize_arch(char **arch, char **variant)
             *variant = xstrdup(map[i].variant);
         break;
     }
+    if (strcmp(*arch, "arm") == 0 && !*variant)
+        *variant = xstrdup("v7"); /* what "arm" means without a variant */
     if (strcmp(*arch, "arm64") == 0 && *variant && strcmp(*variant, "v8") == 0) {
         free(*variant); /* arm64's only variant: the same as none */
         *variant = NULL;
