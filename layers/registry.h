@@ -66,10 +66,16 @@ char *registry_authfile_path(const struct registry_opts *o);
 /* The build cache through a registry (or a local directory): records
  * (key -> layer, diff_id, created; see engine/cache.h) with their blobs. */
 struct cache_spec;
-/* Brings the records (and their blobs) of a cache source into the store. */
+/* Brings the records (and their blobs) of a cache source into the store.
+ * type=registry (ref=REF) or type=local (dir = src=DIR).  -ENOENT when the
+ * registry has no such cache (a first build: warn and go on), -1 on other
+ * failures (nothing is saved then). */
 int cache_remote_import(struct store *s, const struct cache_spec *from,
                         const struct registry_opts *o, struct kiln_error **err);
-/* Exports the records named by keys (with their blobs). */
+/* Exports the records named by keys (with their blobs; keys without a
+ * record or blob are left out): mode=min/max is the caller's choice of
+ * keys.  type=registry pushes an OCI artifact to ref; type=local writes an
+ * OCI image layout to dir (dest=DIR), tag "latest". */
 int cache_remote_export(struct store *s, const struct cache_spec *to, char *const *keys,
                         const struct registry_opts *o, struct kiln_error **err);
 

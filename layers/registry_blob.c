@@ -312,9 +312,11 @@ int reg_fetch_manifest(struct reg_client *c, const char *repo, const char *refer
     }
     if (resp.status != 200) {
         int r;
-        if (resp.status == 404)
-            r = kiln_error_set(err, ENOENT, "manifest '%s/%s%s%s' not found", c->registry, repo,
-                               strchr(reference, ':') ? "@" : ":", reference);
+        if (resp.status == 404) {
+            kiln_error_set(err, 0, "manifest '%s/%s%s%s' not found", c->registry, repo,
+                           strchr(reference, ':') ? "@" : ":", reference);
+            r = -ENOENT;
+        }
         else
             r = reg_response_error(c, &resp, err, "fetch manifest '%s/%s%s%s'", c->registry,
                                    repo, strchr(reference, ':') ? "@" : ":", reference);

@@ -345,9 +345,11 @@ static int import_registry(struct store *s, const char *refstr, const struct reg
     int r = -1;
     if (reg_client_new(ref.domain, ref.path, NULL, NULL, o, &c, err) < 0)
         goto out;
-    if (reg_fetch_manifest(c, ref.path, ref.digest ? ref.digest : ref.tag, &buf, &len, &mt,
-                           digest, err) < 0)
-        goto out;
+    r = reg_fetch_manifest(c, ref.path, ref.digest ? ref.digest : ref.tag, &buf, &len, &mt,
+                           digest, err);
+    if (r < 0)
+        goto out; /* -ENOENT: no cache there yet */
+    r = -1;
     if (strcmp(mt, MT_OCI_MANIFEST) != 0 || manifest_parse(buf, len, &m, err) < 0 ||
         strcmp(m.config.media_type, MT_KILN_CACHE_CONFIG) != 0) {
         kiln_error_free(err);
@@ -503,7 +505,9 @@ int cache_remote_import(struct store *s, const struct cache_spec *from,
     if (registry && !(from->ref && *from->ref))
         return kiln_error_set(err, 0, "cache import: type=registry needs ref=REF");
     int r = local ? import_local(s, from->dir, o, err) : import_registry(s, from->ref, o, err);
-    if (r < 0)
-        return kiln_error_wrap(err, "cache import from '%s'", local ? from->dir : from->ref);
+    if (r < 0) {
+        kiln_error_wrap(err, "cache import from '%s'", local ? from->dir : from->ref);
+        return r == -ENOENT ? -ENOENT : -1;
+    }
     return 0;
 }

@@ -808,7 +808,14 @@ int reg_client_ping(struct reg_client *c, struct kiln_error **err)
             }
             free(c->base);
             c->base = NULL;
-            return kiln_error_wrap(err, "registry '%s'", c->registry);
+            if (rc == CURLE_PEER_FAILED_VERIFICATION)
+                kiln_error_wrap(err, "registry '%s' (trust its CA in "
+                                     "~/.config/containers/certs.d/%s/ or with --cert-dir, "
+                                     "or use --tls-verify=false)",
+                                c->registry, c->registry);
+            else
+                kiln_error_wrap(err, "registry '%s'", c->registry);
+            return -1;
         }
         kiln_error_free(&first);
         if (resp.status == 401) {
@@ -863,7 +870,9 @@ int reg_response_error(struct reg_client *c, const struct reg_response *resp,
     const char *hint = "";
     if (resp->status == 401)
         hint = c && c->user ? " (invalid user name or password?)"
-                            : " (authentication required: use 'kiln login' or --creds)";
+               : strstr(strbuf_str(&detail), "authentication required")
+                   ? " (log in with 'kiln login' or pass --creds)"
+                   : " (authentication required: log in with 'kiln login' or pass --creds)";
     else if (resp->status == 403)
         hint = " (access denied)";
     int r = kiln_error_set(err, 0, "%s: HTTP %ld%s%s", what, resp->status, strbuf_str(&detail),

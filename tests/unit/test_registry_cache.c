@@ -250,8 +250,8 @@ TEST(registry_roundtrip)
     char *missing = xasprintf("127.0.0.1:%d/cache/none:x", registry_port);
     struct cache_spec ms = {.type = "registry", .ref = missing};
     struct store *c = open_store("reg-c");
-    CHECK(cache_remote_import(c, &ms, &o, &err) < 0);
-    CHECK(err && err->code == ENOENT);
+    CHECK(cache_remote_import(c, &ms, &o, &err) == -ENOENT);
+    CHECK(err && strstr(err->msg, "not found"));
     kiln_error_free(&err);
 
     /* an image that is not a cache is refused */
