@@ -552,8 +552,9 @@ int reg_push_blob(struct reg_client *c, const char *repo, const struct descripto
     if (blob_exists(c, repo, scope, d, &exists, err) < 0)
         return kiln_error_wrap(err, "push blob %s", d->digest);
     _cleanup_free_ char *short_id = xstrndup(digest_hex(d->digest), 12);
+    const char *label = src->label ? src->label : "blob";
     if (exists) {
-        reg_status(c->opts, "Copying blob %s skipped: already exists", short_id);
+        reg_status(c->opts, "Copying %s %s skipped: already exists", label, short_id);
         return 0;
     }
     _cleanup_close_ int fd = -1;
@@ -589,10 +590,10 @@ int reg_push_blob(struct reg_client *c, const char *repo, const struct descripto
         if (r == 0) {
             *ret_uploaded = sent;
             if (mounted)
-                reg_status(c->opts, "Copying blob %s mounted from %s", short_id, from[i]);
+                reg_status(c->opts, "Copying %s %s mounted from %s", label, short_id, from[i]);
             else {
                 _cleanup_free_ char *hs = reg_human_size(d->size);
-                reg_status(c->opts, "Copying blob %s done %s", short_id, hs);
+                reg_status(c->opts, "Copying %s %s done %s", label, short_id, hs);
             }
             return 0;
         }
@@ -610,7 +611,7 @@ int reg_push_blob(struct reg_client *c, const char *repo, const struct descripto
         *ret_uploaded += sent;
         if (r == 0) {
             _cleanup_free_ char *hs = reg_human_size(d->size);
-            reg_status(c->opts, "Copying blob %s done %s", short_id, hs);
+            reg_status(c->opts, "Copying %s %s done %s", label, short_id, hs);
             return 0;
         }
         long delay = retry ? reg_retry_delay_ms(++failures, ra, time(NULL), c->backoff_ms, 10000)
@@ -624,7 +625,7 @@ int reg_push_blob(struct reg_client *c, const char *repo, const struct descripto
             }
             return kiln_error_wrap(err, "push blob");
         }
-        reg_status(c->opts, "Copying blob %s: %s; retrying in %.1fs", short_id, e->msg,
+        reg_status(c->opts, "Copying %s %s: %s; retrying in %.1fs", label, short_id, e->msg,
                    (double)delay / 1000.0);
         kiln_error_free(&e);
         struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = (delay % 1000) * 1000000L};

@@ -277,6 +277,7 @@ int reg_fetch_manifest(struct reg_client *c, const char *repo, const char *refer
 struct reg_blob_src {
     struct store *store; /* the store's blob of that digest, or */
     const char *data;    /* memory */
+    const char *label;   /* "config" in progress lines; NULL: "blob" */
 };
 /* HEAD, then a mount from one of `from` (repositories of the same
  * registry), else POST + PUT (monolithic) or PATCH chunks + PUT.

@@ -27,10 +27,8 @@ int reg_push_manifest_blobs(struct reg_client *c, struct store *s, const char *r
         } else if (!store_has_blob(s, d->digest)) {
             return kiln_error_set(err, 0, "blob %s is not in the store", d->digest);
         }
-        if (i == m->n_layers) {
-            _cleanup_free_ char *short_id = xstrndup(digest_hex(d->digest), 12);
-            reg_status(c->opts, "Copying config %s", short_id);
-        }
+        if (i == m->n_layers)
+            src.label = "config";
         uint64_t sent = 0;
         if (reg_push_blob(c, repo, d, &src, from, &sent, err) < 0)
             return -1;

@@ -5,7 +5,9 @@
 #   registry.sh start DIR [--tls] [--auth USER:PASSWORD]
 #       DIR/port, DIR/pid, DIR/registry.log, DIR/data (storage);
 #       with --tls: DIR/ca.crt (a CA made here) signs DIR/server.crt for
-#       127.0.0.1 and localhost; with --auth: htpasswd Basic auth.
+#       127.0.0.1 and localhost; with --auth: htpasswd Basic auth;
+#       with --token-auth USER:PASSWORD: bearer tokens from tokenserver.py
+#       (DIR/token.port, DIR/token.log: one line per token request).
 #   registry.sh stop DIR
 set -euo pipefail
 
@@ -37,14 +39,34 @@ make_htpasswd() {
     fi
 }
 
+start_token_server() {
+    local d=$1 user=$2
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/token.key" -out "$d/token.crt" \
+        -days 2 -subj "/CN=kiln test token issuer" 2>/dev/null
+    rm -f "$d/token.port"
+    setsid python3 "$(dirname "$0")/tokenserver.py" --port-file "$d/token.port" \
+        --key "$d/token.key" --cert "$d/token.crt" --issuer kiln-test-issuer \
+        --service kiln-test-registry --user "$user" --log "$d/token.log" \
+        </dev/null >"$d/token.out" 2>&1 3>&- &
+    echo $! >"$d/token.pid"
+    for _ in $(seq 100); do
+        [ -s "$d/token.port" ] && return 0
+        sleep 0.05
+    done
+    echo "registry.sh: the token server did not start" >&2
+    cat "$d/token.out" >&2
+    return 1
+}
+
 start() {
     local d=$1
     shift
-    local tls=0 auth=
+    local tls=0 auth= token=
     while [ $# -gt 0 ]; do
         case $1 in
         --tls) tls=1 ;;
         --auth) auth=$2; shift ;;
+        --token-auth) token=$2; shift ;;
         *) echo "registry.sh: unknown flag $1" >&2; return 2 ;;
         esac
         shift
@@ -52,6 +74,9 @@ start() {
     mkdir -p "$d/data"
     local port
     port=$(free_port)
+    if [ -n "$token" ]; then
+        start_token_server "$d" "$token"
+    fi
     {
         echo "version: 0.1"
         echo "log: {level: info, accesslog: {disabled: false}}"
@@ -66,6 +91,14 @@ start() {
         if [ -n "$auth" ]; then
             make_htpasswd "$d/htpasswd" "$auth"
             echo "auth: {htpasswd: {realm: kiln-test, path: $d/htpasswd}}"
+        fi
+        if [ -n "$token" ]; then
+            echo "auth:"
+            echo "  token:"
+            echo "    realm: http://127.0.0.1:$(cat "$d/token.port")/token"
+            echo "    service: kiln-test-registry"
+            echo "    issuer: kiln-test-issuer"
+            echo "    rootcertbundle: $d/token.crt"
         fi
     } >"$d/config.yml"
     setsid docker-registry serve "$d/config.yml" </dev/null >"$d/registry.log" 2>&1 3>&- &
@@ -97,6 +130,10 @@ start() {
 
 stop() {
     local d=$1
+    if [ -f "$d/token.pid" ]; then
+        kill "$(cat "$d/token.pid")" 2>/dev/null || true
+        rm -f "$d/token.pid"
+    fi
     [ -f "$d/pid" ] || return 0
     local pid
     pid=$(cat "$d/pid")
