@@ -27,8 +27,17 @@ static void usage(FILE *f)
 /* Transports other than docker:// (oci:, oci-archive:, docker-archive:).
  * Returns 1 when ref named one of them and it was imported, 0 when ref is
  * a docker reference, -1 on failure.  They are implemented by
- * layers/transport.h (transport_parse + transport_import); until that is
- * part of the build they are reported as unavailable. */
+ * layers/transport.h; until that is part of the build they are reported as
+ * unavailable.  Wiring it in replaces the body with:
+ *
+ *     struct transport_ref tr;
+ *     if (transport_parse(ref, &tr, err) < 0)
+ *         return -1;
+ *     int r = tr.kind == TRANSPORT_DOCKER ? 0
+ *             : transport_import(s, &tr, ret, err) < 0 ? -1 : 1;
+ *     transport_ref_free(&tr);
+ *     return r;
+ */
 static int pull_other_transport(struct store *s, const char *ref, struct descriptor *ret,
                                 struct kiln_error **err)
 {

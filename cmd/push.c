@@ -28,9 +28,20 @@ static void usage(FILE *f)
 }
 
 /* Destinations other than docker:// (oci:, oci-archive:, docker-archive:)
- * belong to layers/transport.h (transport_parse + transport_export); until
- * that is part of the build they are reported as unavailable.  Returns 1
- * when dest names one of them (and handled it), 0 when it does not. */
+ * belong to layers/transport.h; until that is part of the build they are
+ * reported as unavailable.  Returns 1 when dest named one of them and the
+ * image was written there, 0 when dest is a docker reference, -1 on
+ * failure.  Wiring it in replaces the body with:
+ *
+ *     struct transport_ref tr;
+ *     if (transport_parse(dest, &tr, err) < 0)
+ *         return -1;
+ *     char *const names[] = {(char *)name, NULL};
+ *     int r = tr.kind == TRANSPORT_DOCKER ? 0
+ *             : transport_export(s, d, names, 1, &tr, err) < 0 ? -1 : 1;
+ *     transport_ref_free(&tr);
+ *     return r;
+ */
 static int push_other_transport(struct store *s, const struct descriptor *d, const char *name,
                                 const char *dest, struct kiln_error **err)
 {

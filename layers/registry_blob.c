@@ -495,6 +495,21 @@ static int upload_once(struct reg_client *c, const char *repo, const char *scope
                 reg_response_free(&resp);
                 return r;
             }
+            /* the registry says what it holds now: "0-LAST" */
+            if (resp.range) {
+                const char *dash = strchr(resp.range, '-');
+                unsigned long long last = dash ? strtoull(dash + 1, NULL, 10) : 0;
+                if (!dash || last != off + n - 1) {
+                    kiln_error_set(err, 0,
+                                   "upload %s to '%s/%s': the registry holds bytes %s, "
+                                   "expected 0-%llu",
+                                   d->digest, c->registry, repo, resp.range,
+                                   (unsigned long long)(off + n - 1));
+                    reg_response_free(&resp);
+                    *ret_retry = true;
+                    return -1;
+                }
+            }
             free(loc);
             loc = absolute_location(c, resp.location);
             reg_response_free(&resp);

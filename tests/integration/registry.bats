@@ -246,13 +246,29 @@ teardown() {
     if [[ "$output" != *"cache-to"* ]]; then
         skip "kiln build with --cache-to is not on this branch yet (engine branch)"
     fi
+    $OCI image "$BATS_TEST_TMPDIR/base" base:1 --file etc/os-release=test >/dev/null
+    kin --store "$BATS_TEST_TMPDIR/base" push -q base:1 "$REG/t12/base:1"
     ctx=$BATS_TEST_TMPDIR/ctx
     mkdir -p "$ctx"
-    printf 'FROM %s\nRUN echo built >/built\n' "$REG/t3/s:1" >"$ctx/Dockerfile"
-    run --separate-stderr kin build --cache-to "type=registry,ref=$REG/cache/app:c,mode=max" -t app:1 "$ctx"
+    printf 'FROM %s\nRUN date +%%s%%N >/stamp\nRUN cat /stamp >/copy\n' "$REG/t12/base:1" >"$ctx/Dockerfile"
+    run --separate-stderr kin build --progress=plain \
+        --cache-to "type=registry,ref=$REG/t12/cache:main,mode=max" -t app:1 "$ctx"
     [ "$status" -eq 0 ] || reg_fail "$stderr"
-    run --separate-stderr kin --store "$BATS_TEST_TMPDIR/second" build \
-        --cache-from "type=registry,ref=$REG/cache/app:c" -t app:1 "$ctx"
+    # another store (another user, another machine): nothing but the registry
+    second=$BATS_TEST_TMPDIR/second
+    run --separate-stderr kin --store "$second" build --progress=plain \
+        --cache-from "type=registry,ref=$REG/t12/cache:main" -t app:1 "$ctx"
     [ "$status" -eq 0 ] || reg_fail "$stderr"
-    [[ "$stderr$output" == *"CACHED"* ]]
+    [ "$(grep -c CACHED <<<"$stderr")" -ge 2 ] || reg_fail "$stderr"
+    # no RUN ran again: the layers (with the timestamp) are the first build's
+    [ "$($OCI layers "$STORE" app:1)" = "$($OCI layers "$second" app:1)" ]
+    # type=local: the same through a directory
+    run --separate-stderr kin build --progress=plain \
+        --cache-to "type=local,dest=$BATS_TEST_TMPDIR/cachedir" -t app:1 "$ctx"
+    [ "$status" -eq 0 ] || reg_fail "$stderr"
+    third=$BATS_TEST_TMPDIR/third
+    run --separate-stderr kin --store "$third" build --progress=plain \
+        --cache-from "type=local,src=$BATS_TEST_TMPDIR/cachedir" -t app:1 "$ctx"
+    [ "$status" -eq 0 ] || reg_fail "$stderr"
+    [ "$($OCI layers "$STORE" app:1)" = "$($OCI layers "$third" app:1)" ]
 }
