@@ -18,8 +18,10 @@ static void usage(FILE *f)
                "reference (\"alpine\" = docker.io/library/alpine:latest), NAME@sha256:...\n"
                "to pin a digest, or docker://REFERENCE.\n\n"
                "Options:\n"
-               "      --platform OS/ARCH[/VARIANT]  image to pick from a manifest list\n"
-               "      --creds USER[:PASSWORD]       credentials for the registry\n" REGISTRY_FLAGS_HELP
+               "      --platform OS/ARCH[/VARIANT]\n"
+               "                            image to pick from a manifest list\n"
+               "      --creds USER[:PASSWORD]\n"
+               "                            credentials for the registry\n" REGISTRY_FLAGS_HELP
                "  -q, --quiet               no progress lines; only the image id\n"
                "  -h, --help                this help\n");
 }

@@ -21,8 +21,9 @@ static void usage(FILE *f)
                "reference or docker://REFERENCE; it defaults to the image's name.\n"
                "The manifest digest is printed on stdout.\n\n"
                "Options:\n"
-               "      --creds USER[:PASSWORD]  credentials for the registry\n" REGISTRY_FLAGS_HELP
-               "      --digestfile FILE   write the manifest digest to FILE\n"
+               "      --creds USER[:PASSWORD]\n"
+               "                            credentials for the registry\n" REGISTRY_FLAGS_HELP
+               "      --digestfile FILE     write the manifest digest to FILE\n"
                "  -q, --quiet               no progress lines\n"
                "  -h, --help                this help\n");
 }

@@ -23,11 +23,12 @@ enum {
         {"cert-dir", required_argument, NULL, REGFLAG_CERT_DIR}
 
 #define REGISTRY_FLAGS_HELP                                                                        \
-    "      --authfile FILE     credentials file (default: $REGISTRY_AUTH_FILE,\n"                  \
-    "                          $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json)\n"    \
-    "      --cert-dir DIR      CA certificates (*.crt) for the registry's TLS\n"                   \
-    "      --tls-verify=BOOL   verify TLS certificates (default true; false also\n"                \
-    "                          allows plain HTTP)\n"
+    "      --authfile FILE       credentials file (default: $REGISTRY_AUTH_FILE,\n"                \
+    "                            $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json)\n"  \
+    "      --cert-dir DIR        CA certificates (*.crt) for the registry's TLS\n"                 \
+    "      --tls-verify=BOOL     true: https, verified; false: no verification, plain\n"          \
+    "                            HTTP allowed (default: verified https; loopback\n"                \
+    "                            registries may fall back to plain HTTP)\n"
 
 /* Handles one of the shared flags.  1: handled, 0: not one of them,
  * -1: bad value (a usage error was printed; exit 2). */

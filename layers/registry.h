@@ -1,6 +1,24 @@
 /* The OCI Distribution client (docker:// references): pull into the store,
  * push from it, credentials, and the build cache shared through a registry.
- * Every downloaded blob is verified (digest and size) before it is used. */
+ * Every downloaded blob is verified (digest and size) before it is used.
+ *
+ * Configuration read here:
+ *   credentials  --creds, --authfile / $REGISTRY_AUTH_FILE, else
+ *                $XDG_RUNTIME_DIR/containers/auth.json,
+ *                $XDG_CONFIG_HOME/containers/auth.json, ~/.docker/config.json
+ *                ($DOCKER_CONFIG/config.json); credential helpers are not run
+ *   CAs          --cert-dir, else certs.d/HOST:PORT/ (*.crt files) under
+ *                $XDG_CONFIG_HOME/containers, ~/.config/containers,
+ *                /etc/containers, /etc/docker (added to the system's CAs;
+ *                a *.cert + *.key pair is used as a client certificate)
+ *   insecure     KILN_INSECURE_REGISTRIES="host:port,other" and
+ *                $XDG_CONFIG_HOME/kiln/registries.conf lines
+ *                "insecure HOST[:PORT] ..." ('#' comments)
+ *   tuning       KILN_REGISTRY_BACKOFF_MS (first retry delay, default 500),
+ *                KILN_REGISTRY_CHUNK_SIZE (bytes; larger blobs are uploaded
+ *                in PATCH chunks of that size, default 32 MiB)
+ * The store gets one extra file, sources.json: which repositories of which
+ * registries hold which blobs (a hint for cross-repository mounts). */
 #ifndef KILN_REGISTRY_H
 #define KILN_REGISTRY_H
 

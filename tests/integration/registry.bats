@@ -56,9 +56,11 @@ teardown() {
     run --separate-stderr kin --store "$BATS_TEST_TMPDIR/o" pull "docker://$REG/t2/own:v2"
     [ "$status" -eq 0 ] || reg_fail "$stderr"
     $OCI image "$STORE" b:1 --file b=c >/dev/null
-    run --separate-stderr kin push -q b:1 "docker://$REG/t2/b:1"
+    run --separate-stderr kin push -q --digestfile "$BATS_TEST_TMPDIR/dg" b:1 "docker://$REG/t2/b:1"
     [ "$status" -eq 0 ] || reg_fail "$stderr"
     [ -z "$stderr" ]
+    [ "$(cat "$BATS_TEST_TMPDIR/dg")" = "$output" ]
+    [ "$output" = "$(store_digest "$STORE" b:1)" ]
 }
 
 @test "an image pushed by kiln reads back bit-identical with skopeo, and skopeo's with kiln" {
