@@ -40,13 +40,24 @@ int reg_staging_begin(struct store *s, struct reg_staging **ret, struct kiln_err
     st->dir = dir;
     st->dirfd = fd;
     st->digests = strv_new();
+    pthread_mutex_init(&st->lock, NULL);
     *ret = st;
     return 0;
 }
 
 bool reg_staging_has(struct reg_staging *st, const char *digest)
 {
-    return strv_contains(st->digests, digest);
+    pthread_mutex_lock(&st->lock);
+    bool has = strv_contains(st->digests, digest);
+    pthread_mutex_unlock(&st->lock);
+    return has;
+}
+
+static void staging_add(struct reg_staging *st, const char *digest)
+{
+    pthread_mutex_lock(&st->lock);
+    strv_push(&st->digests, digest);
+    pthread_mutex_unlock(&st->lock);
 }
 
 int reg_staging_put(struct reg_staging *st, const char *digest, const void *data, size_t len,
@@ -61,7 +72,7 @@ int reg_staging_put(struct reg_staging *st, const char *digest, const void *data
     int r = fs_write_atomic_at(st->dirfd, digest_hex(digest), data, len, 0644, false);
     if (r < 0)
         return kiln_error_set(err, -r, "write '%s/%s'", st->dir, digest_hex(digest));
-    strv_push(&st->digests, digest);
+    staging_add(st, digest);
     return 0;
 }
 
@@ -95,6 +106,7 @@ void reg_staging_free(struct reg_staging *st)
         fs_rm_rf(st->dir);
     free(st->dir);
     strv_free(st->digests);
+    pthread_mutex_destroy(&st->lock);
     free(st);
 }
 
@@ -203,8 +215,51 @@ int reg_fetch_blob(struct reg_client *c, const char *repo, const struct descript
         bs_reset(&b);
         return kiln_error_set(err, e, "rename '%s/%s'", st->dir, b.tmpname);
     }
-    strv_push(&st->digests, d->digest);
+    staging_add(st, d->digest);
     return 0;
+}
+
+struct fetch_jobs {
+    const char *repo;
+    struct reg_staging *st;
+    const struct descriptor **d;
+};
+
+static int fetch_job(struct reg_client *c, size_t i, void *ud, struct kiln_error **err)
+{
+    struct fetch_jobs *j = ud;
+    const struct descriptor *d = j->d[i];
+    _cleanup_free_ char *short_id = xstrndup(digest_hex(d->digest), 12);
+    _cleanup_free_ char *hs = reg_human_size(d->size);
+    reg_status(c->opts, "Copying blob %s [%s]", short_id, hs);
+    if (reg_fetch_blob(c, j->repo, d, j->st, err) < 0)
+        return -1;
+    reg_status(c->opts, "Copying blob %s done", short_id);
+    return 0;
+}
+
+int reg_fetch_blobs(struct reg_client *c, const char *repo, const struct descriptor *d, size_t n,
+                    struct reg_staging *st, struct kiln_error **err)
+{
+    struct fetch_jobs j = {.repo = repo, .st = st, .d = xcalloc(n + 1, sizeof(*j.d))};
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t q = 0; q < k && !dup; q++)
+            dup = strcmp(j.d[q]->digest, d[i].digest) == 0;
+        if (dup)
+            continue;
+        if (store_has_blob(st->store, d[i].digest) || reg_staging_has(st, d[i].digest)) {
+            _cleanup_free_ char *short_id = xstrndup(digest_hex(d[i].digest), 12);
+            reg_status(c->opts, "Copying blob %s skipped: already exists", short_id);
+            continue;
+        }
+        j.d[k++] = &d[i];
+    }
+    _cleanup_free_ char *scope = xasprintf("repository:%s:pull", repo);
+    int r = reg_parallel(c, scope, k, fetch_job, &j, err);
+    free(j.d);
+    return r;
 }
 
 int reg_staging_copy_fd(struct reg_staging *st, const struct descriptor *d, int fd,
@@ -248,7 +303,7 @@ int reg_staging_copy_fd(struct reg_staging *st, const struct descriptor *d, int 
         bs_reset(&b);
         return kiln_error_set(err, e, "rename '%s/%s'", st->dir, b.tmpname);
     }
-    strv_push(&st->digests, d->digest);
+    staging_add(st, d->digest);
     return 0;
 }
 

@@ -362,16 +362,14 @@ static int import_registry(struct store *s, const char *refstr, const struct reg
         goto out;
     if (reg_staging_begin(s, &st, err) < 0)
         goto out;
-    for (size_t i = 0; i < doc.n; i++) {
-        const struct descriptor *d = &doc.recs[i].layer;
-        if (store_has_blob(s, d->digest) || reg_staging_has(st, d->digest))
-            continue;
-        _cleanup_free_ char *short_id = xstrndup(digest_hex(d->digest), 12);
-        _cleanup_free_ char *hs = reg_human_size(d->size);
-        reg_status(o, "Copying blob %s [%s]", short_id, hs);
-        if (reg_fetch_blob(c, ref.path, d, st, err) < 0)
-            goto out;
-    }
+    /* the layers records name (shallow copies: the records own them) */
+    struct descriptor *need = xcalloc(doc.n + 1, sizeof(*need));
+    for (size_t i = 0; i < doc.n; i++)
+        need[i] = doc.recs[i].layer;
+    int fr = reg_fetch_blobs(c, ref.path, need, doc.n, st, err);
+    free(need);
+    if (fr < 0)
+        goto out;
     r = import_finish(s, st, &doc, o, refstr, err);
     if (r == 0) {
         char **blobs = strv_new();

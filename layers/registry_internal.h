@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <time.h>
 #include <yajl/yajl_tree.h>
 
@@ -246,6 +247,7 @@ struct reg_staging {
     char *dir;
     int dirfd;
     char **digests;
+    pthread_mutex_t lock; /* digests, for parallel downloads */
 };
 
 int reg_staging_begin(struct store *s, struct reg_staging **ret, struct kiln_error **err);
@@ -263,6 +265,9 @@ void reg_staging_free(struct reg_staging *st);
 /* Downloads a blob into the staging dir, checking size and digest. */
 int reg_fetch_blob(struct reg_client *c, const char *repo, const struct descriptor *d,
                    struct reg_staging *st, struct kiln_error **err);
+/* Downloads the blobs the store and the staging dir lack, several at once. */
+int reg_fetch_blobs(struct reg_client *c, const char *repo, const struct descriptor *d, size_t n,
+                    struct reg_staging *st, struct kiln_error **err);
 /* Downloads a small blob (config) into memory, checking size and digest. */
 int reg_fetch_blob_mem(struct reg_client *c, const char *repo, const struct descriptor *d,
                        size_t max, char **ret, struct kiln_error **err);
@@ -301,6 +306,20 @@ int reg_sources_add(struct store *s, char *const *digests, const char *registry,
                     const char *repo, struct kiln_error **err);
 /* Repositories of `registry` known to hold digest (without the registry). */
 char **reg_sources_get(struct store *s, const char *digest, const char *registry);
+
+/* ---- parallel transfers (registry_parallel.c) --------------------------- */
+
+/* A copy of a client with its own connection (same settings, tokens). */
+struct reg_client *reg_client_clone(const struct reg_client *c);
+/* Transfers at once: KILN_REGISTRY_PARALLEL (1-8, default 3). */
+unsigned reg_parallelism(void);
+typedef int (*reg_job_fn)(struct reg_client *c, size_t i, void *ud, struct kiln_error **err);
+/* Runs fn for i in [0, n) on up to reg_parallelism() clones of c, each job
+ * once; progress lines (c->opts->status) are serialised.  The token for
+ * scope is fetched first, so that the clones share it.  The first error is
+ * returned; jobs not started by then are not run. */
+int reg_parallel(struct reg_client *c, const char *scope, size_t n, reg_job_fn fn, void *ud,
+                 struct kiln_error **err);
 
 /* Upload chunk size: KILN_REGISTRY_CHUNK_SIZE bytes (default 32 MiB);
  * blobs larger than it go up in PATCH chunks. */

@@ -154,18 +154,8 @@ int registry_pull(struct store *s, const char *refstr, const struct registry_opt
     }
     if (pull_config(c, s, ref.path, &m, st, &want, explicit_platform, o, err) < 0)
         goto wrap;
-    for (size_t i = 0; i < m.n_layers; i++) {
-        const struct descriptor *d = &m.layers[i];
-        _cleanup_free_ char *short_id = xstrndup(digest_hex(d->digest), 12);
-        if (store_has_blob(s, d->digest) || reg_staging_has(st, d->digest)) {
-            reg_status(o, "Copying blob %s skipped: already exists", short_id);
-            continue;
-        }
-        _cleanup_free_ char *hs = reg_human_size(d->size);
-        reg_status(o, "Copying blob %s [%s]", short_id, hs);
-        if (reg_fetch_blob(c, ref.path, d, st, err) < 0)
-            goto wrap;
-    }
+    if (reg_fetch_blobs(c, ref.path, m.layers, m.n_layers, st, err) < 0)
+        goto wrap;
     if (reg_staging_put(st, digest, buf, len, err) < 0)
         goto wrap;
     reg_status(o, "Writing manifest to image destination");

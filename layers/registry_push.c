@@ -12,30 +12,69 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
+struct push_jobs {
+    struct store *s;
+    const char *repo;
+    const struct descriptor **d;
+    uint64_t *sent;
+};
+
+static int push_job(struct reg_client *c, size_t i, void *ud, struct kiln_error **err)
+{
+    struct push_jobs *j = ud;
+    const struct descriptor *d = j->d[i];
+    char **from = reg_sources_get(j->s, d->digest, c->registry);
+    struct reg_blob_src src = {.store = j->s};
+    int r = reg_push_blob(c, j->repo, d, &src, from, &j->sent[i], err);
+    strv_free(from);
+    return r;
+}
+
 int reg_push_manifest_blobs(struct reg_client *c, struct store *s, const char *repo,
                             const struct manifest *m, const char *config_data,
                             uint64_t *ret_sent, struct kiln_error **err)
 {
-    uint64_t total = 0;
-    for (size_t i = 0; i <= m->n_layers; i++) {
-        const struct descriptor *d = i < m->n_layers ? &m->layers[i] : &m->config;
-        _cleanup_strv_ char **from = reg_sources_get(s, d->digest, c->registry);
-        struct reg_blob_src src = {.store = s};
-        if (i == m->n_layers && config_data) {
-            src.store = NULL;
-            src.data = config_data;
-        } else if (!store_has_blob(s, d->digest)) {
-            return kiln_error_set(err, 0, "blob %s is not in the store", d->digest);
-        }
-        if (i == m->n_layers)
-            src.label = "config";
-        uint64_t sent = 0;
-        if (reg_push_blob(c, repo, d, &src, from, &sent, err) < 0)
-            return -1;
-        total += sent;
+    /* the layers, several at once (each once) */
+    struct push_jobs j = {.s = s,
+                          .repo = repo,
+                          .d = xcalloc(m->n_layers + 1, sizeof(*j.d)),
+                          .sent = xcalloc(m->n_layers + 1, sizeof(*j.sent))};
+    size_t n = 0;
+    int r = 0;
+    for (size_t i = 0; i < m->n_layers && r == 0; i++) {
+        bool dup = false;
+        for (size_t q = 0; q < n && !dup; q++)
+            dup = strcmp(j.d[q]->digest, m->layers[i].digest) == 0;
+        if (dup)
+            continue;
+        if (!store_has_blob(s, m->layers[i].digest))
+            r = kiln_error_set(err, 0, "blob %s is not in the store", m->layers[i].digest);
+        j.d[n++] = &m->layers[i];
     }
+    _cleanup_free_ char *scope = xasprintf("repository:%s:pull,push", repo);
+    if (r == 0)
+        r = reg_parallel(c, scope, n, push_job, &j, err);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += j.sent[i];
+    free(j.d);
+    free(j.sent);
+    if (r < 0)
+        return -1;
+    /* then the config */
+    struct reg_blob_src src = {.store = s, .label = "config"};
+    if (config_data) {
+        src.store = NULL;
+        src.data = config_data;
+    } else if (!store_has_blob(s, m->config.digest)) {
+        return kiln_error_set(err, 0, "config %s is not in the store", m->config.digest);
+    }
+    _cleanup_strv_ char **from = reg_sources_get(s, m->config.digest, c->registry);
+    uint64_t sent = 0;
+    if (reg_push_blob(c, repo, &m->config, &src, from, &sent, err) < 0)
+        return -1;
     if (ret_sent)
-        *ret_sent = total;
+        *ret_sent = total + sent;
     return 0;
 }
 

@@ -2,8 +2,10 @@
 """Writes small test images into an OCI image layout (a kiln store is one).
 
   oci.py image LAYOUT NAME [--arch A] [--os O] [--variant V] [--docker]
-               [--file PATH=CONTENT]... [--random-layer BYTES] [--seed S]
-      an image of one layer per --file group and one random layer;
+               [--file PATH=CONTENT]... [--random-layer BYTES]
+               [--extra-layers N] [--seed S]
+      an image of one layer for the --file entries, N small random layers
+      and one random layer of BYTES;
       prints the manifest digest
   oci.py index LAYOUT NAME IMAGE...
       an OCI image index of the named images (platforms from their
@@ -110,6 +112,9 @@ def cmd_image(a):
     files = [(f.split("=", 1)[0], f.split("=", 1)[1].encode()) for f in a.file]
     if files:
         layers.append(make_layer(files))
+    for i in range(a.extra_layers):
+        rnd = random.Random(f"{a.seed}-{i}")
+        layers.append(make_layer([(f"extra/{i}", bytes(rnd.getrandbits(8) for _ in range(20000)))]))
     if a.random_layer:
         rnd = random.Random(a.seed)
         data = bytes(rnd.getrandbits(8) for _ in range(a.random_layer))
@@ -170,6 +175,7 @@ def main():
     p.add_argument("--docker", action="store_true")
     p.add_argument("--file", action="append", default=[])
     p.add_argument("--random-layer", type=int, default=0)
+    p.add_argument("--extra-layers", type=int, default=0)
     p.add_argument("--seed", default="kiln")
     p = sub.add_parser("index")
     p.add_argument("layout")
