@@ -13,6 +13,10 @@ static const struct command commands[] = {
     {"images", cmd_images, "List images in the store"},
     {"run", cmd_run, "Run a command in a new container from an image"},
     {"info", cmd_info, "Show the store, identity mode and storage driver"},
+    {"pull", cmd_pull, "Pull an image from a registry"},
+    {"push", cmd_push, "Push an image to a registry"},
+    {"login", cmd_login, "Log in to a registry"},
+    {"logout", cmd_logout, "Log out of a registry"},
 };
 
 static void usage(FILE *f)
