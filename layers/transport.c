@@ -695,6 +695,16 @@ struct import_req {
 static void add_result(struct transport_image **res, size_t *n, const struct descriptor *m,
                        const char *cfg, char **names)
 {
+    /* one image under several names (several index entries): one result */
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp((*res)[i].manifest.digest, m->digest) != 0)
+            continue;
+        for (size_t k = 0; names[k]; k++)
+            if (!strv_contains((*res)[i].names, names[k]))
+                strv_push(&(*res)[i].names, names[k]);
+        strv_free(names);
+        return;
+    }
     *res = xreallocarray(*res, *n + 1, sizeof(**res));
     struct transport_image *t = &(*res)[(*n)++];
     memset(t, 0, sizeof(*t));
