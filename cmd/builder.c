@@ -72,7 +72,8 @@ static int builder_prune(int argc, char **argv)
         if (gc_prune_cache(g, all, keep, &pr, &err) < 0 || gc_sweep(g, &sw, &err) < 0)
             status = cli_fail(&err);
         img_print_deleted_cache(&pr);
-        img_print_reclaimed(pr.bytes + sw.bytes);
+        if (status == 0)
+            img_print_reclaimed(pr.bytes + sw.bytes);
     }
     gc_result_free(&pr);
     gc_result_free(&sw);

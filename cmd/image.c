@@ -159,7 +159,8 @@ static int image_prune(int argc, char **argv)
         if (gc_prune_images(g, &f, &pr, &err) < 0 || gc_sweep(g, &sw, &err) < 0)
             status = cli_fail(&err);
         img_print_deleted_images(&pr, &sw);
-        img_print_reclaimed(pr.bytes + sw.bytes);
+        if (status == 0)
+            img_print_reclaimed(pr.bytes + sw.bytes);
     }
     gc_result_free(&pr);
     gc_result_free(&sw);

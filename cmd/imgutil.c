@@ -137,12 +137,16 @@ bool img_confirm(const char *warning)
     fprintf(stderr, "%s\nAre you sure you want to continue? [y/N] ", warning);
     fflush(stderr);
     char line[64];
-    if (!fgets(line, sizeof(line), stdin)) {
+    bool yes = false;
+    if (fgets(line, sizeof(line), stdin)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        yes = strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
+    } else {
         fputc('\n', stderr);
-        return false;
     }
-    line[strcspn(line, "\r\n")] = '\0';
-    return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
+    if (!yes)
+        fprintf(stderr, "kiln: error: cancelled; nothing was removed\n");
+    return yes;
 }
 
 void img_enter_namespace(void)

@@ -50,7 +50,7 @@ char *img_short_id(const char *digest);
 struct tval *img_inspect_value(const struct img_list *l, const struct img_row *row);
 
 /* "WARNING! ..." then "Are you sure you want to continue? [y/N] " on
- * stderr; true for y/yes on stdin. */
+ * stderr; true for y/yes on stdin, else says it cancelled. */
 bool img_confirm(const char *warning);
 
 /* Enters kiln's user namespace before trees are deleted; a failure is a

@@ -169,7 +169,8 @@ static int system_prune(int argc, char **argv)
             status = cli_fail(&err);
         img_print_deleted_images(&pi, &sw);
         img_print_deleted_cache(&pc);
-        img_print_reclaimed(pi.bytes + pc.bytes + sw.bytes);
+        if (status == 0)
+            img_print_reclaimed(pi.bytes + pc.bytes + sw.bytes);
     }
     gc_result_free(&pi);
     gc_result_free(&pc);

@@ -140,7 +140,7 @@ static int entry_to_store(struct archive *a, struct store *s, const char *path,
         }
     }
     if (store_blob_commit(w, expect, f->digest, &f->size, err) < 0)
-        return kiln_error_wrap(err, "archive file '%s'", path);
+        return kiln_error_wrap(err, "archive file '%s'%s", path, expect ? " is corrupt" : "");
     f->in_store = true;
     return 0;
 }

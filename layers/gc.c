@@ -632,7 +632,7 @@ int gc_prune_images(struct gc_session *g, const struct gc_image_filter *f, struc
     struct store_index idx;
     if (store_index_read(s, &idx, err) < 0) {
         store_unlock(lockfd);
-        return -1;
+        return kiln_error_wrap(err, "prune: nothing removed (see 'kiln system check')");
     }
     char **gone_cfgs = strv_new();
     bool changed = false;
@@ -702,7 +702,7 @@ int gc_prune_cache(struct gc_session *g, bool all, int64_t keep_storage, struct 
     struct marks images = {0};
     if (mark_images(s, &images, err) < 0) {
         marks_free(&images);
-        return kiln_error_wrap(err, "builder prune: nothing removed");
+        return kiln_error_wrap(err, "prune: nothing removed (see 'kiln system check')");
     }
     struct record *recs = NULL;
     size_t n = 0;
