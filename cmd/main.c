@@ -9,6 +9,7 @@
 
 static const struct command commands[] = {
     {"build", cmd_build, "Build an image from a Dockerfile"},
+    {"check", cmd_check, "Check a Dockerfile without building it"},
     {"import", cmd_import, "Make an image from a rootfs tarball or directory"},
     {"images", cmd_images, "List images in the store"},
     {"info", cmd_info, "Show the store, identity mode and storage driver"},
