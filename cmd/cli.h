@@ -57,6 +57,7 @@ struct command {
 
 /* Subcommands (cmd/<name>.c). */
 int cmd_build(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_info(int argc, char **argv);

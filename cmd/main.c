@@ -10,6 +10,7 @@
 static const struct command commands[] = {
     {"build", cmd_build, "Build an image from a Dockerfile"},
     {"builder", cmd_builder, "Manage the build cache (prune)"},
+    {"check", cmd_check, "Check a Dockerfile without building it"},
     {"export", cmd_export, "Write an image's file system as a tar"},
     {"history", cmd_history, "Show the history of an image"},
     {"image", cmd_image, "Manage images (ls, inspect, rm, tag, prune, ...)"},

@@ -9,10 +9,10 @@
  * variables are kept as written). */
 #include <stdlib.h>
 #include <string.h>
-#include <wctype.h>
 
 #include "dockerfile/dockerfile.h"
 #include "dockerfile/internal.h"
+#include "dockerfile/unicode.h"
 #include "lib/cleanup.h"
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
@@ -100,12 +100,12 @@ static bool is_name_rune(int32_t ch)
     if (ch < 0x80)
         return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
                ch == '_';
-    return iswalnum((wint_t)ch);
+    return uni_is_letter((uint32_t)ch) || uni_is_digit((uint32_t)ch);
 }
 
 static bool is_digit_rune(int32_t ch)
 {
-    return ch >= '0' && ch <= '9';
+    return ch >= 0 && uni_is_digit((uint32_t)ch);
 }
 
 static bool is_special_param(int32_t ch)

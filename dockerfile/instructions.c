@@ -113,7 +113,7 @@ static int parse_flags(struct conv *c, const struct flagdef *defs, size_t ndefs,
                 break;
         if (k == ndefs) {
             _cleanup_free_ char *fname = xstrndup(name, nlen);
-            const char *s = df_suggest(fname, names, ndefs);
+            const char *s = df_suggest(fname, names, ndefs < ARRAY_SIZE(names) ? ndefs : ARRAY_SIZE(names));
             if (s)
                 return cerr(c, f->off, f->len, "unknown flag: --%s (did you mean --%s?)", fname, s);
             return cerr(c, f->off, f->len, "unknown flag: --%s", fname);
@@ -631,7 +631,7 @@ static int convert(struct conv *c, struct df_instruction *in)
         in->u.shell.shell_form = false;
         return 0;
     default: {
-        static const char *names[DF_KIND_COUNT];
+        const char *names[DF_KIND_COUNT];
         for (int k = 1; k < DF_KIND_COUNT; k++)
             names[k - 1] = df_kind_name((enum df_kind)k);
         const char *s = df_suggest(node->keyword, names, DF_KIND_COUNT - 1);

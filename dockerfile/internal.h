@@ -53,7 +53,7 @@ static inline bool is_re_ws(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
 }
-/* Go's strconv.IsPrint (approximated with the C.UTF-8 locale beyond ASCII). */
+/* Go's strconv.IsPrint (Unicode 15 categories, dockerfile/unicode.h). */
 bool rune_is_print(uint32_t r);
 /* Go's strings.ToLower (Unicode simple case mapping, invalid bytes become
  * U+FFFD), appended to out. */

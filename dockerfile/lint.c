@@ -15,6 +15,10 @@
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
+/* A child stage copies its parent's environment; beyond this many entries
+ * it is treated as unknown instead (bounds the work on huge files). */
+#define LINT_MAX_INHERITED_ENV 4096
+
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum rule_id {
@@ -278,14 +282,10 @@ static void lint_from(struct linter *l, size_t i, char *const *default_env)
             (!from_lower && from_upper && !is_upper(f->as_keyword.text)))
             report(l, R_FROM_AS_CASING, line, "'%s' and '%s' keywords' casing do not match",
                    f->as_keyword.text, kw);
-        for (size_t j = 0; j < i; j++) {
-            const char *other = l->file->stages[j].from->u.from.stage_name;
-            if (other && strcmp(other, f->stage_name) == 0) {
-                report(l, R_DUPLICATE_STAGE_NAME, line,
-                       "Duplicate stage name \"%s\", stage names should be unique", f->stage_name);
-                break;
-            }
-        }
+        size_t earlier;
+        if (i > 0 && plan_find_stage(p, f->stage_name, i, &earlier))
+            report(l, R_DUPLICATE_STAGE_NAME, line,
+                   "Duplicate stage name \"%s\", stage names should be unique", f->stage_name);
         if (strcmp(f->stage_name, "scratch") == 0 || strcmp(f->stage_name, "context") == 0)
             report(l, R_RESERVED_STAGE_NAME, line,
                    "Stage name should not use the same name as reserved stage \"%s\"",
@@ -471,7 +471,8 @@ static int walk_stage(struct linter *l, size_t i, struct stage_state *states)
         ss->img_env = strv_new();
         env_put(&ss->img_env, "PATH", DEFAULT_PATH);
         ss->env_known = true;
-    } else if (ps->base == PLAN_BASE_STAGE && states[ps->base_stage].done) {
+    } else if (ps->base == PLAN_BASE_STAGE && states[ps->base_stage].done &&
+               strv_len(states[ps->base_stage].img_env) <= LINT_MAX_INHERITED_ENV) {
         const struct stage_state *parent = &states[ps->base_stage];
         ss->img_env = strv_copy(parent->img_env);
         ss->env_known = parent->env_known;

@@ -377,19 +377,72 @@ static bool is_context(struct planner *pl, const char *name)
     return pl->contexts && strv_contains(pl->contexts, name);
 }
 
-/* A stage by name among stages [0, limit). */
-static bool find_stage(const struct plan *p, const char *name, size_t limit, size_t *ret)
+/* Stage names, sorted (name, then index), for lookups in O(log n). */
+static int cmp_named(const void *a, const void *b, void *arg)
+{
+    const struct plan *p = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp(p->file->stages[x].from->u.from.stage_name,
+                   p->file->stages[y].from->u.from.stage_name);
+    if (c)
+        return c;
+    return x < y ? -1 : x > y;
+}
+
+static void build_name_index(struct plan *p)
+{
+    p->name_index = xcalloc(p->n_stages + 1, sizeof(size_t));
+    for (size_t i = 0; i < p->n_stages; i++)
+        if (p->file->stages[i].from->u.from.stage_name)
+            p->name_index[p->n_named++] = i;
+    qsort_r(p->name_index, p->n_named, sizeof(size_t), cmp_named, p);
+}
+
+/* A stage by name (case-insensitive) among stages [0, limit); the last such. */
+bool plan_find_stage(const struct plan *p, const char *name, size_t limit, size_t *ret)
 {
     struct strbuf lb = STRBUF_INIT;
     go_to_lower(&lb, name, strlen(name));
+    const char *key = lb.buf ? lb.buf : "";
+    size_t lo = 0, hi = p->n_named;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(p->file->stages[p->name_index[mid]].from->u.from.stage_name, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     bool found = false;
-    /* The last definition of a name wins, as in BuildKit's map. */
-    for (size_t i = 0; i < limit; i++)
-        if (p->stages[i].name && strcmp(p->stages[i].name, lb.buf ? lb.buf : "") == 0) {
-            *ret = i;
+    for (size_t k = lo; k < p->n_named; k++) {
+        size_t idx = p->name_index[k];
+        if (strcmp(p->file->stages[idx].from->u.from.stage_name, key) != 0 || idx >= limit)
+            break;
+        *ret = idx;
+        found = true;
+    }
+    strbuf_release(&lb);
+    return found;
+}
+
+/* The first stage (in file order) whose name an earlier stage has. */
+static bool first_duplicate(const struct plan *p, size_t *ret_stage, size_t *ret_first)
+{
+    bool found = false;
+    for (size_t k = 1; k < p->n_named; k++) {
+        size_t a = p->name_index[k - 1], b = p->name_index[k];
+        if (strcmp(p->file->stages[a].from->u.from.stage_name,
+                   p->file->stages[b].from->u.from.stage_name) != 0)
+            continue;
+        /* b is the second of its group only when the one before a differs. */
+        if (k >= 2 && strcmp(p->file->stages[p->name_index[k - 2]].from->u.from.stage_name,
+                             p->file->stages[a].from->u.from.stage_name) == 0)
+            continue;
+        if (!found || b < *ret_stage) {
+            *ret_stage = b;
+            *ret_first = a;
             found = true;
         }
-    strbuf_release(&lb);
+    }
     return found;
 }
 
@@ -449,7 +502,7 @@ static int resolve_copy_from(struct planner *pl, struct plan_stage *st,
                                        "invalid stage index %ld (the Dockerfile has %zu stages)",
                                        idx, pl->p->n_stages);
         add_ref(st, PLAN_REF_STAGE, (size_t)idx, w->text, in);
-    } else if (find_stage(pl->p, w->text, pl->p->n_stages, &s)) {
+    } else if (plan_find_stage(pl->p, w->text, pl->p->n_stages, &s)) {
         add_ref(st, PLAN_REF_STAGE, s, w->text, in);
     } else if (is_context(pl, w->text)) {
         add_ref(st, PLAN_REF_CONTEXT, 0, w->text, in);
@@ -473,7 +526,7 @@ static int resolve_mounts(struct planner *pl, struct plan_stage *st,
         size_t s;
         if (!from || !*from)
             continue;
-        if (find_stage(pl->p, from, pl->p->n_stages, &s))
+        if (plan_find_stage(pl->p, from, pl->p->n_stages, &s))
             add_ref(st, PLAN_REF_STAGE, s, from, in);
         else if (is_context(pl, from))
             add_ref(st, PLAN_REF_CONTEXT, 0, from, in);
@@ -518,6 +571,9 @@ static int resolve_stages(struct planner *pl)
 {
     struct plan *p = pl->p;
     const struct df_file *f = p->file;
+    build_name_index(p);
+    size_t dup_stage = 0, dup_first = 0;
+    bool has_dup = first_duplicate(p, &dup_stage, &dup_first);
     for (size_t i = 0; i < p->n_stages; i++) {
         struct plan_stage *st = &p->stages[i];
         const struct df_instruction *from = f->stages[i].from;
@@ -526,14 +582,11 @@ static int resolve_stages(struct planner *pl)
         st->index = i;
         st->name = fr->stage_name;
 
-        if (fr->stage_name) {
-            for (size_t j = 0; j < i; j++)
-                if (p->stages[j].name && strcmp(p->stages[j].name, fr->stage_name) == 0)
-                    return dockerfile_error_at(
-                        pl->ast, from->node, fr->name.off, fr->name.len, pl->err,
-                        "duplicate stage name \"%s\": stage %zu on line %d has it already",
-                        fr->stage_name, j, f->stages[j].from->node->start_line);
-        }
+        if (has_dup && i == dup_stage)
+            return dockerfile_error_at(
+                pl->ast, from->node, fr->name.off, fr->name.len, pl->err,
+                "duplicate stage name \"%s\": stage %zu on line %d has it already",
+                fr->stage_name, dup_first, f->stages[dup_first].from->node->start_line);
 
         if (expand_at(pl, from, &fr->image, &st->base_image, NULL) < 0)
             return -1;
@@ -557,7 +610,7 @@ static int resolve_stages(struct planner *pl)
         size_t s;
         if (strcmp(st->base_image, "scratch") == 0) {
             st->base = PLAN_BASE_SCRATCH;
-        } else if (find_stage(p, st->base_image, i, &s)) {
+        } else if (plan_find_stage(p, st->base_image, i, &s)) {
             st->base = PLAN_BASE_STAGE;
             st->base_stage = s;
             add_ref(st, PLAN_REF_STAGE, s, st->base_image, from);
@@ -627,7 +680,7 @@ static int visit(struct planner *pl, size_t i, unsigned char *color, size_t *pat
                 len = by->u.copy.from.len;
             } else if (by->kind == DF_RUN) {
                 for (size_t k = 0; k < by->u.run.n_mounts; k++)
-                    if (by->u.run.mounts[k].from && find_stage(p, by->u.run.mounts[k].from,
+                    if (by->u.run.mounts[k].from && plan_find_stage(p, by->u.run.mounts[k].from,
                                                                p->n_stages, &(size_t){0})) {
                         off = by->u.run.mount_words[k].off;
                         len = by->u.run.mount_words[k].len;
@@ -784,7 +837,7 @@ int plan_create(const struct df_file *file, const struct plan_opts *opts, struct
     p->target = p->n_stages - 1;
     if (opts && opts->target && *opts->target) {
         size_t t;
-        if (!find_stage(p, opts->target, p->n_stages, &t)) {
+        if (!plan_find_stage(p, opts->target, p->n_stages, &t)) {
             kiln_error_set(err, 0, "target stage \"%s\" could not be found", opts->target);
             goto fail;
         }
@@ -812,6 +865,7 @@ void plan_free(struct plan *p)
     }
     free(p->stages);
     free(p->order);
+    free(p->name_index);
     strv_free(p->global_env);
     strv_free(p->global_names);
     strv_free(p->build_args);

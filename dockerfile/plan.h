@@ -83,11 +83,16 @@ struct plan {
     struct plan_platform build_platform;
     char **warnings;           /* messages, e.g. "One or more build-args [X] were not consumed" */
     char escape;
+    size_t *name_index;        /* named stages sorted by name (internal) */
+    size_t n_named;
 };
 
 int plan_create(const struct df_file *file, const struct plan_opts *opts, struct plan **ret,
                 struct kiln_error **err);
 void plan_free(struct plan *p);
+
+/* The stage called `name` (case-insensitive) among stages [0, limit). */
+bool plan_find_stage(const struct plan *p, const char *name, size_t limit, size_t *ret);
 
 /* A --build-arg value (NULL when not given). */
 const char *plan_build_arg(const struct plan *p, const char *name);

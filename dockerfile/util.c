@@ -10,6 +10,7 @@
 #include <wctype.h>
 
 #include "dockerfile/ast.h"
+#include "dockerfile/unicode.h"
 #include "lib/xalloc.h"
 
 /* ---- pool ---------------------------------------------------------------- */
@@ -214,14 +215,15 @@ static uint32_t rune_to_lower(uint32_t r)
 
 bool rune_is_print(uint32_t r)
 {
+    /* Go's strconv.IsPrint: letters, marks, numbers, punctuation, symbols
+     * and the ASCII space. */
     if (r < 0x80)
         return r >= 0x20 && r < 0x7F;
-    if (r == 0xFFFD)
-        return true;
-    pthread_once(&utf8_locale_once, utf8_locale_init);
-    if (!utf8_locale)
-        return false;
-    return iswgraph_l((wint_t)r, utf8_locale) != 0;
+    static const char groups[] = "LMNPS";
+    for (size_t i = 0; i < sizeof(groups) - 1; i++)
+        if (uni_in_category(r, groups + i, 1))
+            return true;
+    return false;
 }
 
 void go_to_lower(struct strbuf *out, const char *s, size_t n)
