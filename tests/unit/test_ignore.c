@@ -585,6 +585,49 @@ TEST(errors_name_the_pattern)
     free(big);
 }
 
+static bool excluded_by(const char *pattern, const char *path)
+{
+    struct ignore *ig = NULL;
+    if (ignore_parse(pattern, strlen(pattern), &ig, NULL) < 0)
+        return false;
+    bool m = ignore_match(ig, path);
+    ignore_free(ig);
+    return m;
+}
+
+TEST(regexp_quirks)
+{
+    /* patternmatcher hands `\x` to Go's regexp as is */
+    CHECK(excluded_by("\\d", "7"));
+    CHECK(!excluded_by("\\d", "d"));
+    CHECK(excluded_by("a\\.b*", "a.bc"));
+    CHECK(excluded_by("x\\x41*", "xA"));
+    /* \Q..\E quotes the rest of the regexp, including the final '$' */
+    CHECK(excluded_by("\\Q*", "[^/]*$"));
+    CHECK(excluded_by("\\Q*", "[^/]*$tail"));
+    CHECK(!excluded_by("\\Q*", "Qx"));
+    /* an unescaped ^ is an anchor inside a regexp, a character otherwise */
+    CHECK(excluded_by("a^", "a^"));
+    CHECK(!excluded_by("a^*", "a^b"));
+    /* classes go through as Go classes */
+    CHECK(excluded_by("[[:digit:]]x", "1x"));
+    CHECK(excluded_by("\\pL*", "éa"));
+    CHECK(!excluded_by("\\pL*", "1a"));
+    CHECK(excluded_by("[\\PL]*", "1a"));
+    /* braces are escaped by patternmatcher, so \p{Lu} is \p followed by '\': invalid */
+    struct ignore *ig = NULL;
+    struct kiln_error *err = NULL;
+    CHECK(ignore_parse("\\p{Lu}\n", 7, &ig, &err) < 0);
+    kiln_error_free(&err);
+    /* '*' inside a class becomes [^/]* there: [*] is the class [[^/] then ']' */
+    CHECK(excluded_by("x[*]", "x]"));
+    CHECK(excluded_by("x[*]", "x[^]"));
+    CHECK(!excluded_by("x[*]", "x*"));
+    /* '.' in '**' does not match a newline */
+    CHECK(!excluded_by("a**/*.txt", "a\nb/c.txt"));
+    CHECK(excluded_by("a**/*.txt", "ab/c.txt"));
+}
+
 TEST(ignore_load_choice)
 {
     const char *files[] = {"Dockerfile", "sub/app.Dockerfile", NULL};
@@ -706,6 +749,7 @@ int main(void)
     RUN(walk_parent_results_semantics);
     RUN(glob);
     RUN(errors_name_the_pattern);
+    RUN(regexp_quirks);
     RUN(ignore_load_choice);
     RUN(excluded_dir_is_not_opened);
     run_cases_tsv();
