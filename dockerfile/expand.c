@@ -21,8 +21,18 @@
 struct words {
     struct strbuf word;
     bool in_word;
-    char **list;
+    char **list; /* NULL-terminated, with room for `cap` entries */
+    size_t n, cap;
 };
+
+static void words_push(struct words *w)
+{
+    XGROW(w->list, w->cap, w->n + 2);
+    w->list[w->n++] = xstrdup(strbuf_str(&w->word));
+    w->list[w->n] = NULL;
+    strbuf_reset(&w->word);
+    w->in_word = false;
+}
 
 struct lex {
     const char *s;
@@ -91,11 +101,8 @@ static void words_raw_rune(struct words *w, uint32_t r)
 static void words_rune(struct words *w, uint32_t r)
 {
     if (uni_is_space(r) && w->in_word) {
-        if (w->word.len != 0) {
-            strv_push(&w->list, strbuf_str(&w->word));
-            strbuf_reset(&w->word);
-            w->in_word = false;
-        }
+        if (w->word.len != 0)
+            words_push(w);
     } else if (!uni_is_space(r)) {
         words_raw_rune(w, r);
     }
@@ -116,11 +123,8 @@ static void words_raw_string(struct words *w, const char *s, size_t len)
 
 static void words_finish(struct words *w)
 {
-    if (w->word.len > 0) {
-        strv_push(&w->list, strbuf_str(&w->word));
-        strbuf_reset(&w->word);
-        w->in_word = false;
-    }
+    if (w->word.len > 0)
+        words_push(w);
 }
 
 /* ---- environment --------------------------------------------------------------------- */
@@ -732,14 +736,14 @@ int expand_words(const char *word, const struct expand_env *env, const struct ex
                  char ***ret, struct kiln_error **err)
 {
     struct strbuf result = STRBUF_INIT;
-    struct words w = {.list = strv_new()};
+    struct words w = {0};
     strbuf_init(&result);
     strbuf_init(&w.word);
     int r = run(word, env, opts, &result, &w, NULL, err);
     strbuf_release(&result);
     if (r == 0) {
         words_finish(&w);
-        *ret = TAKE_PTR(w.list);
+        *ret = w.list ? TAKE_PTR(w.list) : strv_new();
     }
     strv_free(w.list);
     strbuf_release(&w.word);

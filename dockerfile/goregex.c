@@ -787,7 +787,7 @@ struct bt {
     uint64_t *visited;
     size_t nbits;
     uint64_t local[64];
-    size_t *touched; /* set bits, for cheap clearing between searches */
+    uint32_t *touched; /* set bits, for cheap clearing between searches */
     size_t ntouched, captouched;
     bool track;
     uint32_t *stack; /* (pc, pos) pairs */
@@ -869,7 +869,7 @@ static ssize_t bt_try(struct bt *b, size_t start)
             b->visited[key / 64] |= bit;
             if (b->track) {
                 XGROW(b->touched, b->captouched, b->ntouched + 1);
-                b->touched[b->ntouched++] = key;
+                b->touched[b->ntouched++] = (uint32_t)key;
             }
             const struct inst *in = &prog[pc];
             size_t w;
@@ -912,14 +912,175 @@ static ssize_t bt_try(struct bt *b, size_t start)
     return -1;
 }
 
+/* ---- NFA simulation (Pike VM), for inputs too long for the backtracker ---- */
+
+/* The backtracker's visited set costs one bit per (instruction, position);
+ * above this many bits the NFA simulation runs instead, as Go does.  Both give
+ * the same leftmost-first answer. */
+#define MAX_BACKTRACK_BITS (UINT64_C(1) << 22)
+
+struct thread {
+    uint32_t pc;
+    size_t start;
+};
+
+struct tlist {
+    struct thread *t;
+    size_t n;
+    uint32_t *mark; /* generation per instruction: already in this list */
+    uint32_t gen;
+    size_t cap;
+};
+
+struct pike {
+    const struct goregex *re;
+    const char *s;
+    size_t len;
+    struct tlist a, b;
+    uint32_t *stack;
+    size_t nstack, capstack;
+};
+
+static void tlist_init(struct tlist *l, size_t n)
+{
+    l->t = xcalloc(n + 1, sizeof(*l->t));
+    l->mark = xcalloc(n + 1, sizeof(*l->mark));
+    l->n = 0;
+    l->gen = 1;
+    l->cap = n + 1;
+}
+
+static void tlist_clear(struct tlist *l)
+{
+    l->n = 0;
+    if (++l->gen == 0) {
+        memset(l->mark, 0, sizeof(*l->mark) * l->cap);
+        l->gen = 1;
+    }
+}
+
+/* Adds the thread at pc and everything reachable from it without consuming
+ * input, in priority order. */
+static void add_thread(struct pike *p, struct tlist *l, uint32_t pc0, size_t pos, size_t start)
+{
+    struct bt ctx = {.re = p->re, .s = p->s, .len = p->len};
+    p->nstack = 0;
+    XGROW(p->stack, p->capstack, 1);
+    p->stack[p->nstack++] = pc0;
+    while (p->nstack) {
+        uint32_t pc = p->stack[--p->nstack];
+        if (l->mark[pc] == l->gen)
+            continue;
+        l->mark[pc] = l->gen;
+        const struct inst *in = &p->re->inst[pc];
+        switch (in->op) {
+        case OP_JMP:
+            XGROW(p->stack, p->capstack, p->nstack + 1);
+            p->stack[p->nstack++] = in->x;
+            break;
+        case OP_SPLIT:
+            XGROW(p->stack, p->capstack, p->nstack + 2);
+            p->stack[p->nstack++] = in->y;
+            p->stack[p->nstack++] = in->x;
+            break;
+        case OP_ASSERT:
+            if (assert_holds(&ctx, in->as, pos)) {
+                XGROW(p->stack, p->capstack, p->nstack + 1);
+                p->stack[p->nstack++] = pc + 1;
+            }
+            break;
+        default:
+            l->t[l->n++] = (struct thread){pc, start};
+            break;
+        }
+    }
+}
+
+static bool pike_run(const struct goregex *re, const char *s, size_t len, size_t from,
+                     bool anchored, size_t *ret_start, size_t *ret_end)
+{
+    struct pike p = {.re = re, .s = s, .len = len};
+    tlist_init(&p.a, re->n);
+    tlist_init(&p.b, re->n);
+    struct tlist *cl = &p.a, *nl = &p.b;
+    bool matched = false;
+    for (size_t pos = from;;) {
+        if (!matched && (!anchored || pos == from))
+            add_thread(&p, cl, 0, pos, pos);
+        if (cl->n == 0 && (matched || anchored || pos >= len))
+            break;
+        size_t w = 0;
+        uint32_t r = UINT32_MAX;
+        if (pos < len)
+            r = uni_decode(s + pos, len - pos, &w);
+        tlist_clear(nl);
+        for (size_t i = 0; i < cl->n; i++) {
+            const struct thread *t = &cl->t[i];
+            const struct inst *in = &re->inst[t->pc];
+            bool ok;
+            switch (in->op) {
+            case OP_MATCH:
+                matched = true;
+                *ret_start = t->start;
+                *ret_end = pos;
+                i = cl->n; /* lower-priority threads lose */
+                continue;
+            case OP_RUNE:
+                ok = r == in->x;
+                break;
+            case OP_NOTRUNE:
+                ok = r != UINT32_MAX && r != in->x;
+                break;
+            case OP_ANYNL:
+                ok = r != UINT32_MAX && r != '\n';
+                break;
+            case OP_CLASS:
+                ok = r != UINT32_MAX && cls_has(&re->cls[in->x], r);
+                break;
+            default:
+                ok = false;
+                break;
+            }
+            if (ok)
+                add_thread(&p, nl, t->pc + 1, pos + w, t->start);
+        }
+        struct tlist *tmp = cl;
+        cl = nl;
+        nl = tmp;
+        tlist_clear(nl);
+        if (pos >= len)
+            break;
+        pos += w;
+    }
+    free(p.a.t);
+    free(p.a.mark);
+    free(p.b.t);
+    free(p.b.mark);
+    free(p.stack);
+    return matched;
+}
+
+static bool use_backtrack(const struct goregex *re, size_t len)
+{
+    return (uint64_t)re->n * (len + 1) <= MAX_BACKTRACK_BITS;
+}
+
 ssize_t goregex_match_at(const struct goregex *re, const char *s, size_t len, size_t start)
 {
-    if (len > UINT32_MAX)
-        return -1;
+    if (!use_backtrack(re, len)) {
+        size_t a, e;
+        return pike_run(re, s, len, start, true, &a, &e) ? (ssize_t)e : -1;
+    }
     struct bt b;
     bt_init(&b, re, s, len, false);
     ssize_t r = bt_try(&b, start);
     bt_done(&b);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    size_t a2, e2; /* both engines must agree */
+    bool m2 = pike_run(re, s, len, start, true, &a2, &e2);
+    if (m2 != (r >= 0) || (m2 && (ssize_t)e2 != r))
+        abort();
+#endif
     return r;
 }
 
@@ -943,12 +1104,18 @@ static bool search(struct bt *b, size_t from, size_t *ret_start, size_t *ret_end
 bool goregex_search(const struct goregex *re, const char *s, size_t len, size_t from,
                     size_t *ret_start, size_t *ret_end)
 {
-    if (len > UINT32_MAX)
-        return false;
+    if (!use_backtrack(re, len))
+        return pike_run(re, s, len, from, false, ret_start, ret_end);
     struct bt b;
     bt_init(&b, re, s, len, false);
     bool r = search(&b, from, ret_start, ret_end);
     bt_done(&b);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    size_t a2, e2; /* both engines must agree */
+    bool m2 = pike_run(re, s, len, from, false, &a2, &e2);
+    if (m2 != r || (r && (a2 != *ret_start || e2 != *ret_end)))
+        abort();
+#endif
     return r;
 }
 
@@ -1007,17 +1174,19 @@ char *goregex_replace_all_string(const struct goregex *re, const char *src, size
                                  const char *repl, size_t repl_len, size_t max,
                                  size_t *ret_len)
 {
-    if (len > UINT32_MAX)
-        return NULL;
+    bool bt = use_backtrack(re, len);
     struct bt b;
-    bt_init(&b, re, src, len, true);
+    if (bt)
+        bt_init(&b, re, src, len, true);
     struct strbuf out = STRBUF_INIT;
     strbuf_init(&out);
     size_t last_end = 0, search_pos = 0, a, e;
     bool too_long = false;
     while (search_pos <= len) {
-        bt_reset(&b);
-        if (!search(&b, search_pos, &a, &e))
+        if (bt)
+            bt_reset(&b);
+        if (!(bt ? search(&b, search_pos, &a, &e)
+                 : pike_run(re, src, len, search_pos, false, &a, &e)))
             break;
         strbuf_add(&out, src + last_end, a - last_end);
         /* No replacement for an empty match right after a previous match. */
@@ -1038,7 +1207,8 @@ char *goregex_replace_all_string(const struct goregex *re, const char *src, size
             break;
         }
     }
-    bt_done(&b);
+    if (bt)
+        bt_done(&b);
     if (!too_long)
         strbuf_add(&out, src + last_end, len - last_end);
     if (too_long || out.len > max) {

@@ -30,10 +30,12 @@ struct pattern {
     enum match_type type;
     struct goregex *re;
     /* For regexp patterns made only of literals, '*', '?' and '**': the
-     * literal text every match starts and ends with. */
-    bool prefilter;
-    size_t pre_len, suf_len;
-    const char *suf;
+     * literal runs every match contains (see set_prefilter). */
+    bool prefilter, anchored_start, anchored_end;
+    struct seg {
+        size_t off, len;
+    } *seg;
+    size_t nseg;
 };
 
 struct ignore {
@@ -193,7 +195,10 @@ static bool is_valid_utf8(const char *s, size_t len)
 }
 
 /* For a regexp pattern of literals, '*', '?' and '**' only: the literal
- * text before the first and after the last wildcard. */
+ * runs between wildcards.  A match starts with the first run (unless the
+ * pattern starts with a wildcard), ends with the last one (unless it ends
+ * with one) and contains the others in order: a cheap test that rejects most
+ * paths before the regexp runs. */
 static void set_prefilter(struct pattern *pt)
 {
     const char *p = pt->text;
@@ -201,23 +206,55 @@ static void set_prefilter(struct pattern *pt)
     if (!is_valid_utf8(p, len) || (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) ||
         strpbrk(p, "\\[]^"))
         return;
-    size_t first = len, last_end = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] != '*' && p[i] != '?')
+    size_t cap = 0, start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && p[i] != '*' && p[i] != '?')
             continue;
-        if (first == len)
-            first = i;
-        if (p[i] == '*' && i + 1 < len && p[i + 1] == '*') {
+        if (i > start) {
+            XGROW(pt->seg, cap, pt->nseg + 1);
+            pt->seg[pt->nseg++] = (struct seg){start, i - start};
+        }
+        if (i < len && p[i] == '*' && i + 1 < len && p[i + 1] == '*') {
             i++;
             if (i + 1 < len && p[i + 1] == '/')
                 i++;
         }
-        last_end = i + 1;
+        start = i + 1;
     }
+    pt->anchored_start = len > 0 && p[0] != '*' && p[0] != '?';
+    pt->anchored_end = len > 0 && p[len - 1] != '*' && p[len - 1] != '?' &&
+                       !(len >= 3 && memcmp(p + len - 3, "**/", 3) == 0);
     pt->prefilter = true;
-    pt->pre_len = first;
-    pt->suf = p + last_end;
-    pt->suf_len = len - last_end;
+}
+
+/* Can the path match at all?  (Only ever answers false when it cannot.) */
+static bool prefilter_pass(const struct pattern *pt, const char *path, size_t len)
+{
+    size_t from = 0, to = len, k = 0, n = pt->nseg;
+    if (n == 0)
+        return true;
+    if (pt->anchored_start) {
+        const struct seg *s = &pt->seg[0];
+        if (len < s->len || memcmp(path, pt->text + s->off, s->len) != 0)
+            return false;
+        from = s->len;
+        k = 1;
+    }
+    if (pt->anchored_end && k < n) {
+        const struct seg *s = &pt->seg[n - 1];
+        if (to - from < s->len || memcmp(path + to - s->len, pt->text + s->off, s->len) != 0)
+            return false;
+        to -= s->len;
+        n--;
+    }
+    for (; k < n; k++) {
+        const struct seg *s = &pt->seg[k];
+        const char *hit = memmem(path + from, to - from, pt->text + s->off, s->len);
+        if (!hit)
+            return false;
+        from = (size_t)(hit - path) + s->len;
+    }
+    return true;
 }
 
 void ignore_free(struct ignore *ig)
@@ -226,6 +263,7 @@ void ignore_free(struct ignore *ig)
         return;
     for (size_t i = 0; i < ig->n; i++) {
         free(ig->p[i].text);
+        free(ig->p[i].seg);
         goregex_free(ig->p[i].re);
     }
     free(ig->p);
@@ -343,10 +381,13 @@ static bool pattern_match(const struct pattern *pt, const char *path, size_t len
         return sl > 0 && suf[0] == '/' && len == sl - 1 && memcmp(path, suf + 1, sl - 1) == 0;
     }
     case MT_REGEX:
-        if (pt->prefilter &&
-            (len < pt->pre_len + pt->suf_len || memcmp(path, pt->text, pt->pre_len) != 0 ||
-             memcmp(path + len - pt->suf_len, pt->suf, pt->suf_len) != 0))
+        if (pt->prefilter && !prefilter_pass(pt, path, len)) {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+            if (goregex_match_at(pt->re, path, len, 0) >= 0)
+                abort(); /* the prefilter must never reject a match */
+#endif
             return false;
+        }
         /* the regexp starts with ^, so a match can only start at 0 */
         return goregex_match_at(pt->re, path, len, 0) >= 0;
     }

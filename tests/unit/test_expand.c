@@ -348,12 +348,79 @@ TEST(caps)
     free(big);
 }
 
+TEST(long_values)
+{
+    /* 1 MiB values take the NFA simulation instead of the backtracker */
+    size_t n = 1u << 19;
+    char *v = xmalloc(2 * n + 3);
+    memcpy(v, "V=", 2);
+    for (size_t i = 0; i < n; i++)
+        memcpy(v + 2 + 2 * i, "ab", 2);
+    v[2 + 2 * n] = '\0';
+    const char *vars[] = {v, NULL};
+    char *g = X("${V//b/c}", vars, NULL);
+    bool ok = strlen(g) == 2 * n;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = g[2 * i] == 'a' && g[2 * i + 1] == 'c';
+    CHECK(ok);
+    free(g);
+    CHECK_X("${V%%b*}", vars, NULL, "a");
+    CHECK_X("${V%%a*b}", vars, NULL, "");
+    g = X("${V#*b}", vars, NULL);
+    CHECK(strlen(g) == 2 * n - 2);
+    free(g);
+    g = X("${V/a*b/x}", vars, NULL);
+    CHECK_STR_EQ(g, "x");
+    free(g);
+    g = X("${V/b*a/x}", vars, NULL);
+    CHECK_STR_EQ(g, "axb");
+    free(g);
+    free(v);
+}
+
 TEST(instruction_modes)
 {
     CHECK_INT_EQ(expand_instruction_mode("COPY"), EXPAND_WORD);
     CHECK_INT_EQ(expand_instruction_mode("expose"), EXPAND_SPLIT);
     CHECK_INT_EQ(expand_instruction_mode("RUN"), EXPAND_NONE);
     CHECK_INT_EQ(expand_instruction_mode("cmd"), EXPAND_NONE);
+}
+
+/* ---- fuzz corpus replay -------------------------------------------------------------- */
+
+/* The fuzz target itself, so that the kept corpus runs through exactly the
+ * code the fuzzer ran (under ASan when this test is built by `make asan`). */
+#include "../fuzz/fuzz_expand.c"
+
+#include <dirent.h>
+
+static void replay_corpus(void)
+{
+    const char *dir = "tests/fuzz/corpus/expand";
+    DIR *d = opendir(dir);
+    if (!d) {
+        harness_case("fuzz corpus expand", 0, "tests/fuzz/corpus/expand is missing (run from the source root)");
+        return;
+    }
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *path = xasprintf("%s/%s", dir, de->d_name);
+        char *buf = NULL;
+        size_t len = 0;
+        if (fs_read_file_at(AT_FDCWD, path, 1u << 20, &buf, &len) == 0) {
+            LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
+            n++;
+        }
+        free(buf);
+        free(path);
+    }
+    closedir(d);
+    /* reaching this line without a crash is the test */
+    harness_case("fuzz corpus expand replayed", n > 0, "no corpus files");
+    printf("fuzz corpus expand: %d inputs replayed\n", n);
 }
 
 int main(void)
@@ -367,6 +434,8 @@ int main(void)
     RUN(patterns_and_replacement);
     RUN(unicode_names_and_bytes);
     RUN(caps);
+    RUN(long_values);
     RUN(instruction_modes);
+    replay_corpus();
     return harness_done();
 }

@@ -485,7 +485,7 @@ TEST(walk_skip)
     strv_free(c2.seen);
     /* SKIP on an excluded directory reported late (as a parent) */
     struct ignore *ig = NULL;
-    CHECK_INT_EQ(ignore_parse("b\n!b/c/1\n!b/e\n", 17, &ig, NULL), 0);
+    CHECK_INT_EQ(ignore_parse("b\n!b/c/1\n!b/e\n", 14, &ig, NULL), 0);
     struct skip_ctx c3 = {strv_new(), "b"};
     CHECK_INT_EQ(context_walk(d, "", ig, skip_cb, &c3, NULL), 0);
     _cleanup_free_ char *got3 = strv_join(c3.seen);
@@ -585,6 +585,49 @@ TEST(errors_name_the_pattern)
     free(big);
 }
 
+static bool excluded_by(const char *pattern, const char *path)
+{
+    struct ignore *ig = NULL;
+    if (ignore_parse(pattern, strlen(pattern), &ig, NULL) < 0)
+        return false;
+    bool m = ignore_match(ig, path);
+    ignore_free(ig);
+    return m;
+}
+
+TEST(regexp_quirks)
+{
+    /* patternmatcher hands `\x` to Go's regexp as is */
+    CHECK(excluded_by("\\d", "7"));
+    CHECK(!excluded_by("\\d", "d"));
+    CHECK(excluded_by("a\\.b*", "a.bc"));
+    CHECK(excluded_by("x\\x41*", "xA"));
+    /* \Q..\E quotes the rest of the regexp, including the final '$' */
+    CHECK(excluded_by("\\Q*", "[^/]*$"));
+    CHECK(excluded_by("\\Q*", "[^/]*$tail"));
+    CHECK(!excluded_by("\\Q*", "Qx"));
+    /* an unescaped ^ is an anchor inside a regexp, a character otherwise */
+    CHECK(excluded_by("a^", "a^"));
+    CHECK(!excluded_by("a^*", "a^b"));
+    /* classes go through as Go classes */
+    CHECK(excluded_by("[[:digit:]]x", "1x"));
+    CHECK(excluded_by("\\pL*", "éa"));
+    CHECK(!excluded_by("\\pL*", "1a"));
+    CHECK(excluded_by("[\\PL]*", "1a"));
+    /* braces are escaped by patternmatcher, so \p{Lu} is \p followed by '\': invalid */
+    struct ignore *ig = NULL;
+    struct kiln_error *err = NULL;
+    CHECK(ignore_parse("\\p{Lu}\n", 7, &ig, &err) < 0);
+    kiln_error_free(&err);
+    /* '*' inside a class becomes [^/]* there: [*] is the class [[^/] then ']' */
+    CHECK(excluded_by("x[*]", "x]"));
+    CHECK(excluded_by("x[*]", "x[^]"));
+    CHECK(!excluded_by("x[*]", "x*"));
+    /* '.' in '**' does not match a newline */
+    CHECK(!excluded_by("a**/*.txt", "a\nb/c.txt"));
+    CHECK(excluded_by("a**/*.txt", "ab/c.txt"));
+}
+
 TEST(ignore_load_choice)
 {
     const char *files[] = {"Dockerfile", "sub/app.Dockerfile", NULL};
@@ -660,6 +703,43 @@ TEST(excluded_dir_is_not_opened)
     fs_rm_rf(d);
 }
 
+/* ---- fuzz corpus replay -------------------------------------------------------------- */
+
+/* The fuzz target itself, so that the kept corpus runs through exactly the
+ * code the fuzzer ran (under ASan when this test is built by `make asan`). */
+#include "../fuzz/fuzz_ignore.c"
+
+#include <dirent.h>
+
+static void replay_corpus(void)
+{
+    const char *dir = "tests/fuzz/corpus/ignore";
+    DIR *d = opendir(dir);
+    if (!d) {
+        harness_case("fuzz corpus ignore", 0, "tests/fuzz/corpus/ignore is missing (run from the source root)");
+        return;
+    }
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *path = xasprintf("%s/%s", dir, de->d_name);
+        char *buf = NULL;
+        size_t len = 0;
+        if (fs_read_file_at(AT_FDCWD, path, 1u << 20, &buf, &len) == 0) {
+            LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
+            n++;
+        }
+        free(buf);
+        free(path);
+    }
+    closedir(d);
+    /* reaching this line without a crash is the test */
+    harness_case("fuzz corpus ignore replayed", n > 0, "no corpus files");
+    printf("fuzz corpus ignore: %d inputs replayed\n", n);
+}
+
 int main(void)
 {
     RUN(walk_order_and_subpath);
@@ -669,10 +749,12 @@ int main(void)
     RUN(walk_parent_results_semantics);
     RUN(glob);
     RUN(errors_name_the_pattern);
+    RUN(regexp_quirks);
     RUN(ignore_load_choice);
     RUN(excluded_dir_is_not_opened);
     run_cases_tsv();
     run_readall();
     run_walk_jsonl();
+    replay_corpus();
     return harness_done();
 }
