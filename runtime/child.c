@@ -373,6 +373,10 @@ _Noreturn void child_main(struct run_plan *p)
         close(io.err);
     if (io.pty_slave >= 0)
         close(io.pty_slave);
+    /* A non-root USER with one id mapped: the payload starts with emulated
+     * ids (it really runs as the one mapped id, without capabilities). */
+    if (p->use_emu && (p->uid != 0 || p->gid != 0 || p->n_groups))
+        rootemu_seed(&p->emu, pid, p->uid, p->gid, (const uint32_t *)p->groups, p->n_groups);
     if (emu_socks[0] >= 0) {
         close(emu_socks[1]);
         /* The payload sends the listener just before exec; if it fails
