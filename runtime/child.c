@@ -272,6 +272,18 @@ _Noreturn void child_main(struct run_plan *p)
     if (poll(&pf, 1, 0) > 0 && (pf.revents & (POLLHUP | POLLERR | POLLIN)))
         _exit(KILN_EXIT_RUN_FAILED);
 
+    /* The container can read /proc/1/cmdline: kiln's command line and
+     * environment (build args, tokens) must not be there. */
+    if (p->arg_end > p->arg_start) {
+        static const char name[] = "kiln-init";
+        size_t len = p->arg_end - p->arg_start;
+        memset((void *)p->arg_start, 0, len);
+        memcpy((void *)p->arg_start, name, len > sizeof(name) ? sizeof(name) - 1 : len - 1);
+    }
+    if (p->env_end > p->env_start)
+        memset((void *)p->env_start, 0, p->env_end - p->env_start);
+    prctl(PR_SET_NAME, "kiln-init", 0, 0, 0);
+
     /* A session of its own: the container has no controlling terminal. */
     setsid();
 

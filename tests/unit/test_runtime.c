@@ -225,6 +225,10 @@ TEST(pid1_is_init)
     }
     CHECK(saw1);
     CHECK(n >= 2 && n <= 4);
+    /* pid 1 does not show kiln's command line */
+    _cleanup_free_ char *c1 = sh("tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/comm", &st);
+    CHECK(strncmp(c1, "kiln-init ", 10) == 0 && !strstr(c1, "test_runtime"));
+    CHECK(strstr(c1, "\nkiln-init\n") != NULL);
     /* zombies are reaped by pid 1: an orphan's exit leaves nothing */
     free(sh("(sleep 0.1 &) ; sleep 0.3; ps -o stat | grep -c Z > /tmp/zombies", &st));
     _cleanup_free_ char *z = sh("cat /tmp/zombies; rm /tmp/zombies", &st);
@@ -259,6 +263,17 @@ TEST(environment)
     struct kiln_error *err = NULL;
     CHECK_INT_EQ(run_out(&s, &o2, &st, &err), 0);
     CHECK_STR_EQ(o2, "kiln-test\n");
+    /* strings in kiln's own environ area (which pid 1 wipes) still reach
+     * the payload: the runtime copies them */
+    const char *host_path_env = getenv("PATH");
+    if (host_path_env) {
+        char *const argv2[] = {"/bin/echo", (char *)host_path_env, NULL};
+        struct run_spec s2 = spec_for(argv2);
+        _cleanup_free_ char *o3 = NULL;
+        CHECK_INT_EQ(run_out(&s2, &o3, &st, &err), 0);
+        _cleanup_free_ char *want = xasprintf("%s\n", host_path_env);
+        CHECK_STR_EQ(o3, want);
+    }
     /* stdin is closed (/dev/null) for RUN */
     _cleanup_free_ char *in = sh("cat; echo end", &st);
     CHECK_STR_EQ(in, "end\n");
