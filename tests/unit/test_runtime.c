@@ -773,7 +773,9 @@ TEST(sigint_cleans_up)
         _exit(r < 0 && err ? err->status : 1);
     }
     /* wait for the payload, then interrupt */
-    for (int i = 0; i < 200 && !process_with_args("sleep", "4243"); i++)
+    for (int i = 0; i < 500 && !(process_with_args("sleep", "4243") &&
+                                 process_with_args("sleep", "4242"));
+         i++)
         usleep(20000);
     CHECK(process_with_args("sleep", "4243"));
     CHECK(process_with_args("sleep", "4242"));
@@ -807,7 +809,7 @@ TEST(sigint_cleans_up)
         int r = runtime_run(&s, &status, &err);
         _exit(r < 0 && err ? err->status : 1);
     }
-    for (int i = 0; i < 200 && !process_with_args("sleep", "4244"); i++)
+    for (int i = 0; i < 500 && !process_with_args("sleep", "4244"); i++)
         usleep(20000);
     kill(pid, SIGTERM);
     CHECK_INT_EQ(waitpid(pid, &st, 0), pid);
