@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct kiln_error *err = NULL;
     /* odd sizes exercise root emulation's precedence too */
     bool rootemu = size & 1;
-    if (filter_from_docker_json((const char *)data, size, 0xa80425fbull, rootemu, &ctx, &err) == 0) {
+    uint64_t caps = 0xa80425fbull; /* Docker's default set */
+    if (filter_from_docker_json((const char *)data, size, caps, rootemu, &ctx, &err) == 0) {
         struct filter_prog *p = NULL;
         if (rootemu)
             filter_add_rootemu(ctx, &err);

@@ -853,7 +853,8 @@ TEST(bench_true)
     double wall = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 +
                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     CHECK_INT_EQ(ok, n);
-    fprintf(stderr, "bench: %s mode: %d x RUN true: %.1f ms wall (%.2f ms/step), %.2f ms CPU/step\n",
+    fprintf(stderr,
+            "bench: %s mode: %d x RUN true: %.1f ms wall (%.2f ms/step), %.2f ms CPU/step\n",
             userns_mode_name(g_ns->mode), n, wall, wall / n, (c1 - c0) / n);
     /* the target is well under 25 ms a step; CPU time does not depend on
      * what else the machine runs */

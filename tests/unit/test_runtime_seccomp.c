@@ -162,7 +162,8 @@ TEST(rootemu_rules)
 {
     snprintf(g_path, sizeof(g_path), "%s/rootemu", g_dir);
     CHECK_INT_EQ(mkdir(g_path, 0755), 0);
-    struct filter_opts o = {.mode = SECCOMP_DEFAULT, .rootemu = true, .caps = caps_docker_default()};
+    struct filter_opts o = {
+        .mode = SECCOMP_DEFAULT, .rootemu = true, .caps = caps_docker_default()};
     struct filter_prog *p = NULL;
     struct kiln_error *err = NULL;
     CHECK_INT_EQ(filter_build(&o, &p, &err), 0);
