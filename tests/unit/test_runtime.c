@@ -1056,6 +1056,55 @@ static void no_helpers_main(void *arg)
     RUN(no_helpers);
 }
 
+/* newuidmap is there but fails (a CI image with uidmap but no setuid bit):
+ * auto falls back to single-ID mode after trying; --userns=range fails. */
+TEST(failing_helpers)
+{
+    _cleanup_free_ char *bin = path_join(g_base, "fakebin");
+    fs_mkdir_p(bin, 0755);
+    static const char *const names[] = {"newuidmap", "newgidmap"};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        _cleanup_free_ char *f = path_join(bin, names[i]);
+        const char script[] = "#!/bin/sh\necho \"$0: write to uid_map failed\" >&2\nexit 1\n";
+        CHECK_INT_EQ(fs_write_atomic_at(AT_FDCWD, f, script, strlen(script), 0755, false), 0);
+    }
+    _cleanup_free_ char *path = xasprintf("%s:/usr/bin:/bin", bin);
+    setenv("PATH", path, 1);
+    struct userns_info info;
+    struct kiln_error *err = NULL;
+    CHECK_INT_EQ(userns_probe(USERNS_AUTO, &info, &err), 0);
+    CHECK_INT_EQ(info.mode, USERNS_RANGE); /* decided before trying */
+    free(info.why);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* forced range: an error naming the helper's complaint */
+        struct kiln_error *e2 = NULL;
+        int r = userns_enter(USERNS_RANGE, NULL, &e2);
+        _exit(r < 0 && e2 && strstr(e2->msg, "write to uid_map failed") ? 0 : 1);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_INT_EQ(userns_enter(USERNS_AUTO, &info, &err), 0);
+    CHECK_INT_EQ(info.mode, USERNS_SINGLE);
+    CHECK(info.why && strstr(info.why, "newuidmap failed"));
+    free(info.why);
+    g_ns = userns_current();
+    g_root = path_join(g_base, "failhelpers");
+    if (make_rootfs(g_root) < 0) {
+        H_FAIL("could not build the busybox rootfs");
+        return;
+    }
+    _cleanup_free_ char *out = sh("id -u; cat /proc/self/uid_map | wc -l", &st);
+    CHECK_STR_EQ(out, "0\n1\n");
+}
+
+static void failing_helpers_main(void *arg)
+{
+    (void)arg;
+    RUN(failing_helpers);
+}
+
 int main(void)
 {
     if (getuid() == 0) {
@@ -1083,6 +1132,7 @@ int main(void)
     if (auto_mode == USERNS_RANGE) {
         in_child("range mode", mode_main, &range);
         in_child("no newuidmap", no_helpers_main, NULL);
+        in_child("failing newuidmap", failing_helpers_main, NULL);
     } else {
         harness_skip("range mode", "this user has no subordinate id range (run as kiln-range)");
     }
