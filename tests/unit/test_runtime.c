@@ -942,6 +942,11 @@ static void mode_main(void *arg)
     harness_case("mode", info.mode == m, info.why);
     free(info.why);
     run_cases();
+    /* in range mode the rootfs holds files of subordinate ids, which only
+     * kiln's namespace can remove */
+    _cleanup_free_ char *ovl = xasprintf("%s-ovl", g_root);
+    fs_rm_rf(ovl);
+    fs_rm_rf(g_root);
 }
 
 static const char *g_masked; /* a /proc file the "outer container" masks */
