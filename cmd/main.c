@@ -9,13 +9,25 @@
 
 static const struct command commands[] = {
     {"build", cmd_build, "Build an image from a Dockerfile"},
-    {"import", cmd_import, "Make an image from a rootfs tarball or directory"},
+    {"builder", cmd_builder, "Manage the build cache (prune)"},
+    {"check", cmd_check, "Check a Dockerfile without building it"},
+    {"export", cmd_export, "Write an image's file system as a tar"},
+    {"history", cmd_history, "Show the history of an image"},
+    {"image", cmd_image, "Manage images (ls, inspect, rm, tag, prune, ...)"},
     {"images", cmd_images, "List images in the store"},
+    {"import", cmd_import, "Make an image from a rootfs tarball or directory"},
     {"info", cmd_info, "Show the store, identity mode and storage driver"},
-    {"pull", cmd_pull, "Pull an image from a registry"},
-    {"push", cmd_push, "Push an image to a registry"},
+    {"inspect", cmd_inspect, "Show images as JSON"},
+    {"load", cmd_load, "Load images from a tar archive"},
     {"login", cmd_login, "Log in to a registry"},
     {"logout", cmd_logout, "Log out of a registry"},
+    {"pull", cmd_pull, "Pull an image from a registry"},
+    {"push", cmd_push, "Push an image to a registry"},
+    {"rmi", cmd_rmi, "Remove images"},
+    {"run", cmd_run, "Run a command in a new container from an image"},
+    {"save", cmd_save, "Save images to a tar archive"},
+    {"system", cmd_system, "Manage the store (df, prune, check, reset)"},
+    {"tag", cmd_tag, "Create a tag that refers to an image"},
 };
 
 static void usage(FILE *f)
