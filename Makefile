@@ -32,7 +32,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 
-.PHONY: all kiln check check-unit check-integration asan check-asan fuzz install clean format deps demo
+.PHONY: all kiln bench check check-unit check-integration asan check-asan fuzz install clean format deps demo
 
 all: kiln
 
@@ -62,6 +62,15 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -static -Wall -o $@ $<
 
+# Benchmarks: build/bench/bench_<name> (run by hand, see tests/bench/).
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: tests/bench/%.c $(LIBKILN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(LIBKILN) $(PKG_LIBS)
+
+bench: $(BENCH_BINS)
+
 unit: $(UNIT_BINS)
 helpers: $(HELPER_BINS)
 
@@ -86,7 +95,7 @@ check-asan: asan
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION" \
 		WARN="-Wall -Wextra -Werror -Wno-unused-parameter" fuzz-bins
 
 fuzz-bins: $(FUZZ_BINS)

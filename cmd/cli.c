@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "layers/store.h"
+#include "runtime/runtime.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -110,4 +111,29 @@ int cli_parse_size(const char *s, uint64_t *ret)
         return -1;
     *ret = (uint64_t)(v * (double)mul);
     return 0;
+}
+
+int cli_enter_namespaces(struct kiln_error **err)
+{
+    enum userns_mode mode = USERNS_AUTO;
+    if (g_opts.userns && userns_mode_from_name(g_opts.userns, &mode) < 0)
+        return kiln_error_set_status(err, KILN_EXIT_USAGE, 0,
+                                     "--userns: expected auto, range or single, got '%s'",
+                                     g_opts.userns);
+    struct userns_info info;
+    if (userns_enter(mode, &info, err) < 0)
+        return -1;
+    runtime_install_signal_handlers();
+    return 0;
+}
+
+int cli_storage_driver(struct store *s, enum storage_driver *ret, struct kiln_error **err)
+{
+    enum storage_driver want = DRIVER_AUTO;
+    if (g_opts.storage_driver && driver_from_name(g_opts.storage_driver, &want) < 0)
+        return kiln_error_set_status(err, KILN_EXIT_USAGE, 0,
+                                     "--storage-driver: expected auto, overlay, fuse-overlayfs "
+                                     "or copy, got '%s'",
+                                     g_opts.storage_driver);
+    return driver_resolve(s, want, ret, err);
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "layers/driver.h"
 #include "lib/error.h"
 
 struct global_opts {
@@ -42,6 +43,9 @@ int cli_parse_size(const char *s, uint64_t *ret);
 int cli_enter_namespaces(struct kiln_error **err);
 
 struct store;
+/* The storage driver from --storage-driver, resolved (auto -> the first that
+ * works); after cli_enter_namespaces. */
+int cli_storage_driver(struct store *s, enum storage_driver *ret, struct kiln_error **err);
 /* Opens the store named by --root / KILN_ROOT, or the default one. */
 int cli_open_store(struct store **ret, struct kiln_error **err);
 
@@ -53,9 +57,15 @@ struct command {
 
 /* Subcommands (cmd/<name>.c). */
 int cmd_build(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_tag(int argc, char **argv);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "layers/descriptor.h"
+#include "layers/driver.h"
 #include "lib/error.h"
 #include "lib/sha256.h"
 
@@ -51,6 +52,8 @@ struct cache_spec {
 enum progress_mode { PROGRESS_AUTO = 0, PROGRESS_TTY, PROGRESS_PLAIN, PROGRESS_QUIET };
 
 struct build_request {
+    char *store_root;      /* the store (--root) */
+    enum storage_driver storage_driver;
     char *context;         /* directory, "-" (tar on stdin) or an http(s) URL to a tar */
     char *dockerfile;      /* path; NULL = CONTEXT/Dockerfile; "-" = stdin */
     char **tags;

@@ -42,12 +42,23 @@ struct stage_state {
     struct image_config config;
     struct descriptor *layers; /* compressed blobs; diff_ids are config.diff_ids */
     size_t n_layers;
-    char key[DIGEST_STR_LEN];  /* the cache key chain so far */
-    char **args;               /* ARGs in scope with their values: "K=V" */
+    char key[DIGEST_STR_LEN];  /* the cache key of the last layer step (or the base) */
+    char **env;                /* what RUN sees and words expand with: the image's Env,
+                                  then ARG values, last one wins (BuildKit's state env) */
+    char **args;               /* ARGs declared: "K=V", "K" without a value (history) */
+    bool cmd_set;              /* CMD given in this stage (ENTRYPOINT keeps it) */
+    char *display_name;        /* "builder", "stage-1", or NULL for a one-stage file */
     int step;                  /* for "[stage i/n]" */
     int total_steps;
     bool done;
+    char **layer_keys;         /* cache keys of the steps that made its layers (--cache-to) */
+    bool from_context;         /* a --build-context directory (no layers of its own) */
+    char *context_dir;
 };
+
+/* KEY=VALUE vectors: set (replace or append) and get. */
+void env_set(char ***env, const char *key, const char *value);
+const char *env_get(char *const *env, const char *key);
 
 void stage_state_free(struct stage_state *st);
 

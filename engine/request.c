@@ -31,6 +31,7 @@ static void cache_specs_free(struct cache_spec *c, size_t n)
 
 void build_request_free(struct build_request *r)
 {
+    free(r->store_root);
     free(r->context);
     free(r->dockerfile);
     strv_free(r->tags);

@@ -15,7 +15,37 @@ void stage_state_free(struct stage_state *st)
         descriptor_free(&st->layers[i]);
     free(st->layers);
     strv_free(st->args);
+    strv_free(st->env);
+    strv_free(st->layer_keys);
+    free(st->context_dir);
+    free(st->display_name);
     memset(st, 0, sizeof(*st));
+}
+
+void env_set(char ***env, const char *key, const char *value)
+{
+    size_t kl = strlen(key);
+    char *entry = xasprintf("%s=%s", key, value ? value : "");
+    if (!*env)
+        *env = strv_new();
+    for (size_t i = 0; (*env)[i]; i++) {
+        if (strncmp((*env)[i], key, kl) == 0 && ((*env)[i][kl] == '=' || !(*env)[i][kl])) {
+            free((*env)[i]);
+            (*env)[i] = entry;
+            return;
+        }
+    }
+    strv_push_take(env, entry);
+}
+
+const char *env_get(char *const *env, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *found = NULL;
+    for (size_t i = 0; env && env[i]; i++)
+        if (strncmp(env[i], key, kl) == 0 && env[i][kl] == '=')
+            found = env[i] + kl + 1;
+    return found;
 }
 
 int stage_trees(struct build_ctx *bc, const struct stage_state *st, char ***ret,

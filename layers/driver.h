@@ -32,14 +32,34 @@ struct rootfs {
     pid_t fuse_pid;
 };
 
-/* Assembles a rootfs from layer trees (top first; may be empty). */
+/* Assembles a rootfs from layer trees (top first; may be empty: a scratch
+ * image).  DRIVER_AUTO resolves first.  overlay: kernel overlayfs with
+ * userxattr and volatile, lowers added with fsconfig "lowerdir+" (any
+ * number; a legacy mount(2) on kernels before 6.8, about 200 layers).
+ * fuse-overlayfs: a foreground child process (r->fuse_pid) with fsync=0.
+ * copy: a full copy of the merged trees in r->merged (reflinks or
+ * copy_file_range; hard links between lower files are copied apart, as
+ * overlayfs breaks them on copy-up). */
 int rootfs_mount(struct store *s, enum storage_driver d, char *const *lowers, struct rootfs **ret,
                  struct kiln_error **err);
-/* Writes what changed in the rootfs as a layer.  ret->entries == 0 when
- * nothing changed (the blob is then an empty tar). */
+/* Writes what changed in the rootfs as a layer, while it is still mounted.
+ * ret->entries == 0 when nothing changed (the blob is then an empty tar).
+ * The layer is the same byte for byte whatever the driver; the rule is at
+ * the top of layers/diff.c.  In short: entries compared on type, mode,
+ * owner, size, mtime, link target, xattrs and content (not atime, not the
+ * mtime of directories the lowers have), deletions as ".wh." whiteouts, a
+ * directory none of whose lower names is left as an opaque directory,
+ * parents written with every entry, names sorted.
+ *
+ * Mount points the runtime adds for a RUN (/etc/hosts, /etc/resolv.conf,
+ * /proc, /dev, /sys, --mount targets) must be gone when this is called:
+ * runtime/ creates missing ones as stubs and removes them after the run,
+ * restoring their parents' times, so the rootfs is as the payload left
+ * it. */
 int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts *opts,
                 struct layer_result *ret, struct kiln_error **err);
-/* Unmounts and removes the scratch directory; accepts NULL. */
+/* Unmounts (lazily when busy), stops and reaps fuse-overlayfs, removes the
+ * scratch directory; accepts NULL. */
 void rootfs_release(struct rootfs *r);
 
 #endif

@@ -26,7 +26,8 @@ struct userns_info {
     uint32_t uid_count;    /* ids mapped: 1 in single mode, 1 + range length in range mode */
     uint32_t gid_count;
     bool entered;
-    char *why;             /* why this mode was chosen, for `kiln info` */
+    char *why;             /* why this mode was chosen, for `kiln info` (allocated in
+                            * what userns_probe/userns_enter return: free it) */
 };
 
 const char *userns_mode_name(enum userns_mode m);
@@ -35,7 +36,11 @@ int userns_mode_from_name(const char *name, enum userns_mode *ret);
 /* Decides the mode without entering anything (for `kiln info`). */
 int userns_probe(enum userns_mode want, struct userns_info *ret, struct kiln_error **err);
 /* Enters kiln's user and mount namespaces; idempotent.  Must be called while
- * the process is single-threaded. */
+ * the process is single-threaded, before anything else.  Auto picks range
+ * mode when kiln runs in the initial user namespace, the user has at least
+ * 65536 subordinate uids and gids, and newuidmap/newgidmap (found in $PATH)
+ * work; root (with CAP_SETUID) maps every id as it is; else single-ID mode.
+ * ret may be NULL. */
 int userns_enter(enum userns_mode want, struct userns_info *ret, struct kiln_error **err);
 /* The info of the namespace entered (NULL before userns_enter). */
 const struct userns_info *userns_current(void);
@@ -83,18 +88,71 @@ struct run_spec {
     int stdout_fd; /* -1: inherit */
     int stderr_fd; /* -1: inherit */
     bool tty;      /* allocate a pty for the process */
+    /* Ownership the root emulation (single-ID mode) could not store in a
+     * user.kiln.owner xattr (symlinks, fifos, sockets, device nodes, file
+     * systems without user xattrs) is appended to this host file (created
+     * when missing; NULL: such changes are dropped).  One record per line:
+     *
+     *     UID:GID PATH\n
+     *
+     * PATH is absolute inside the container; a backslash in it is written
+     * as two backslashes, a newline as "\n".  A later line for the same path wins.
+     * Only changes to files on the rootfs mount itself are recorded (never
+     * /proc, /dev, tmpfs or bind mounts). */
+    const char *owner_log;
 };
 
-/* Runs spec->argv to completion.  *ret_status is the exit code, or 128+N
- * when the process died of signal N.  Fails (returns -1) only when the
+/* Runs spec->argv to completion.  Requires userns_enter.  The rootfs is
+ * left exactly as the process left it: mount points the runtime had to
+ * create (e.g. /etc/hosts in an image without one) are removed afterwards
+ * and their parent directories get their timestamps back.  In single-ID
+ * mode the seccomp root emulation is active whatever spec->seccomp says:
+ * chown-family calls succeed and record the ownership asked for in the
+ * user.kiln.owner xattr (layers/layer.h) or in spec->owner_log;
+ * set*id/setgroups calls and mknod of device nodes succeed without effect
+ * (0/0 character devices, i.e. whiteouts, are really created).
+ *
+ * *ret_status is the exit code, or 128+N when the process died of signal N.  Fails (returns -1) only when the
  * container could not be set up or the command could not be started
  * (err->status then 125, 126 or 127). */
 int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error **err);
 
-/* Signals that a SIGINT/SIGTERM arrived: runtime_run kills the container and
- * returns; callers clean up and exit 130/143.  0 if none. */
+/* ---- USER and environment --------------------------------------------- */
+
+struct run_user {
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups; /* supplementary groups (from /etc/group membership) */
+    size_t n_groups;
+    char *home;    /* from /etc/passwd; "/" when unknown */
+    char *name;    /* user name, NULL when numeric and not in /etc/passwd */
+};
+
+/* Resolves a Dockerfile USER value ("name", "uid", "name:group", "uid:gid",
+ * NULL or "" = root) against the rootfs's /etc/passwd and /etc/group, read
+ * through the rootfs (symlinks cannot leave it; the host's files are never
+ * read).  A group given explicitly replaces the supplementary groups.
+ * Errors are worded like Docker's ("unable to find user app: no matching
+ * entries in passwd file"). */
+int runtime_user_resolve(const char *rootfs, const char *user, struct run_user *ret,
+                         struct kiln_error **err);
+void run_user_free(struct run_user *u);
+
+/* Completes an environment ("K=V" vector; NULL = empty) as Docker does:
+ * PATH when unset, HOME (home, else "/") when unset, HOSTNAME (when hostname
+ * is not NULL) and TERM=xterm for a tty when unset.  Returns a new vector. */
+char **runtime_env_defaults(char *const *env, const char *home, const char *hostname, bool tty);
+
+#define RUNTIME_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* The signal (SIGINT, SIGTERM or SIGHUP) that interrupted kiln, 0 if none.
+ * runtime_run kills the container and returns -1 with err->status 128+N;
+ * callers clean up and exit 128+N (130/143). */
 int runtime_interrupted(void);
-/* Installs kiln's SIGINT/SIGTERM/SIGHUP handlers (cmd/ calls this once). */
+/* Installs kiln's SIGINT/SIGTERM/SIGHUP (and SIGWINCH, for tty relays)
+ * handlers (cmd/ calls this once). */
 void runtime_install_signal_handlers(void);
+/* Forgets an interruption (tests, `kiln run` loops).  */
+void runtime_interrupt_reset(void);
 
 #endif

@@ -1,0 +1,454 @@
+/* engine_build: the order of a build.
+ *
+ *   context + Dockerfile -> parse -> typed instructions -> plan (+ checks)
+ *   -> cache import -> each needed stage, dependencies first
+ *   -> the target's image: labels, history times, config + manifest
+ *   -> names, outputs, cache export. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "dockerfile/lint.h"
+#include "engine/build_run.h"
+#include "engine/history.h"
+#include "engine/output.h"
+#include "layers/reference.h"
+#include "layers/refs.h"
+#include "layers/registry.h"
+#include "layers/transport.h"
+#include "lib/cleanup.h"
+#include "lib/fsutil.h"
+#include "lib/platform.h"
+#include "lib/strbuf.h"
+#include "lib/xalloc.h"
+
+const char *build_named_dir(struct build_run *br, const char *name)
+{
+    for (size_t i = 0; i < br->bc.req->n_contexts; i++) {
+        const struct build_context_arg *c = &br->bc.req->contexts[i];
+        if (strcasecmp(c->name, name) == 0 && strncmp(c->value, "docker-image://", 15) != 0)
+            return c->value;
+    }
+    return NULL;
+}
+
+/* --build-context NAME=docker-image://REF maps a name to an image. */
+static const char *named_image(struct build_run *br, const char *name)
+{
+    for (size_t i = 0; i < br->bc.req->n_contexts; i++) {
+        const struct build_context_arg *c = &br->bc.req->contexts[i];
+        if (strcasecmp(c->name, name) == 0 && strncmp(c->value, "docker-image://", 15) == 0)
+            return c->value + 15;
+    }
+    return NULL;
+}
+
+static void registry_status(void *ud, const char *line)
+{
+    struct build_run *br = ud;
+    build_warn(&br->bc, "%s", line);
+}
+
+/* The image named by a FROM or --from: in the store, or pulled. */
+static int resolve_image(struct build_run *br, const char *name, struct descriptor *ret,
+                         struct kiln_error **err)
+{
+    const char *mapped = named_image(br, name);
+    if (mapped)
+        name = mapped;
+    struct image_ref ref;
+    if (ref_parse(name, &ref, err) < 0)
+        return kiln_error_wrap(err, "base image '%s'", name);
+    _cleanup_free_ char *familiar = ref_familiar(&ref);
+    bool by_digest = ref.digest != NULL;
+    ref_free(&ref);
+    if (!br->bc.req->pull || by_digest) {
+        struct kiln_error *e = NULL;
+        if (store_resolve(br->bc.store, familiar, ret, NULL, &e) == 0)
+            return 0;
+        kiln_error_free(&e);
+    }
+    struct registry_opts o = {.status = NULL, .ud = br};
+    (void)registry_status;
+    if (registry_pull(br->bc.store, familiar, &o, ret, err) < 0)
+        return kiln_error_wrap(err, "%s", name);
+    return 0;
+}
+
+int build_image_state(struct build_run *br, const char *name, const struct stage_state **ret,
+                      struct kiln_error **err)
+{
+    for (size_t i = 0; i < br->n_images; i++) {
+        if (strcmp(br->images[i].name, name) == 0) {
+            *ret = &br->images[i].state;
+            return 0;
+        }
+    }
+    struct descriptor desc;
+    if (resolve_image(br, name, &desc, err) < 0)
+        return -1;
+    struct image img;
+    int r = image_load(br->bc.store, &desc, &img, err);
+    descriptor_free(&desc);
+    if (r < 0)
+        return -1;
+    br->images = xreallocarray(br->images, br->n_images + 1, sizeof(*br->images));
+    struct external_image *x = &br->images[br->n_images++];
+    memset(x, 0, sizeof(*x));
+    x->name = xstrdup(name);
+    struct stage_state *st = &x->state;
+    image_config_copy(&st->config, &img.config);
+    st->n_layers = img.manifest.n_layers;
+    st->layers = xcalloc(st->n_layers + 1, sizeof(*st->layers));
+    for (size_t i = 0; i < st->n_layers; i++)
+        descriptor_copy(&st->layers[i], &img.manifest.layers[i]);
+    struct cache_key k;
+    cache_key_begin(&k, NULL);
+    cache_key_add_str(&k, "base", "image");
+    cache_key_add_str(&k, "manifest", img.desc.digest);
+    cache_key_end(&k, st->key);
+    st->env = strv_copy(st->config.env ? st->config.env : (char *[]){NULL});
+    st->done = true;
+    image_free(&img);
+    *ret = st;
+    return 0;
+}
+
+/* /etc/hosts and /etc/resolv.conf for RUN steps, once per build. */
+static int write_network_files(struct build_ctx *bc, struct kiln_error **err)
+{
+    struct strbuf hosts = STRBUF_INIT;
+    strbuf_addf(&hosts, "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+                bc->hostname);
+    for (size_t i = 0; bc->req->add_hosts && bc->req->add_hosts[i]; i++) {
+        const char *h = bc->req->add_hosts[i];
+        const char *colon = strchr(h, ':');
+        strbuf_addf(&hosts, "%s\t%.*s\n", colon + 1, (int)(colon - h), h);
+    }
+    bc->hosts_file = path_join(bc->scratch, "hosts");
+    bc->resolv_file = path_join(bc->scratch, "resolv.conf");
+    int r = fs_write_atomic_at(AT_FDCWD, bc->hosts_file, hosts.buf, hosts.len, 0644, false);
+    strbuf_release(&hosts);
+    char *resolv = NULL;
+    size_t len = 0;
+    if (r == 0 && fs_read_file_at(AT_FDCWD, "/etc/resolv.conf", 1 << 20, &resolv, &len) < 0) {
+        resolv = xstrdup("");
+        len = 0;
+    }
+    if (r == 0)
+        r = fs_write_atomic_at(AT_FDCWD, bc->resolv_file, resolv, len, 0644, false);
+    free(resolv);
+    if (r < 0)
+        return kiln_error_set(err, -r, "write /etc/hosts and /etc/resolv.conf for RUN");
+    return 0;
+}
+
+static int parse_and_plan(struct build_run *br, struct kiln_error **err)
+{
+    struct build_ctx *bc = &br->bc;
+    int v = vertex_start(bc, "[internal] load build definition from %s", br->in.dockerfile_name);
+    double started = monotonic_now();
+    vertex_status(bc, v, "transferring dockerfile: %zuB done", br->in.dockerfile_len);
+    if (dockerfile_parse(br->in.dockerfile_name, br->in.dockerfile, br->in.dockerfile_len,
+                         &br->ast, err) < 0 ||
+        df_file_from_ast(br->ast, &br->file, err) < 0) {
+        vertex_error(bc, v, started, "failed to parse the Dockerfile");
+        return -1;
+    }
+    vertex_done(bc, v, started);
+    for (size_t i = 0; i < br->ast->n_warnings; i++)
+        build_warn(bc, "%s (line %d)", br->ast->warnings[i].msg, br->ast->warnings[i].line);
+
+    char **names = strv_new();
+    for (size_t i = 0; i < bc->req->n_contexts; i++)
+        strv_push(&names, bc->req->contexts[i].name);
+    struct plan_opts po = {
+        .target = bc->req->target,
+        .build_args = bc->req->build_args,
+        .platform = bc->req->platform,
+        .named_contexts = names,
+    };
+    int r = plan_create(br->file, &po, &br->plan, err);
+    strv_free(names);
+    if (r < 0)
+        return -1;
+    if (bc->req->platform) {
+        struct plan_platform host;
+        plan_host_platform(&host);
+        bool same = strcmp(host.os, br->plan->target_platform.os) == 0 &&
+                    strcmp(host.arch, br->plan->target_platform.arch) == 0;
+        plan_platform_clear(&host);
+        if (!same)
+            return kiln_error_set(err, 0, "--platform %s: kiln builds for the machine it runs "
+                                          "on (%s) only",
+                                  bc->req->platform, platform_string());
+    }
+    for (size_t i = 0; br->plan->warnings && br->plan->warnings[i]; i++)
+        build_warn(bc, "%s", br->plan->warnings[i]);
+    /* BuildKit's build checks run with every build and report warnings */
+    struct lint_result lr = {0};
+    struct lint_opts lo = {0};
+    if (lint_run(br->file, br->plan, &lo, &lr, err) < 0)
+        return -1;
+    for (size_t i = 0; i < lr.n_findings; i++)
+        build_warn(bc, "%s: %s (line %d)", lr.findings[i].rule, lr.findings[i].message,
+                   lr.findings[i].line);
+    bool lint_error = lr.config.error && lr.n_findings;
+    lint_result_clear(&lr);
+    if (lint_error)
+        return kiln_error_set(err, 0, "lint violation found for rules (check=error=true)");
+    return 0;
+}
+
+static int load_context(struct build_run *br, struct kiln_error **err)
+{
+    struct build_ctx *bc = &br->bc;
+    if (context_prepare(bc, &br->in, err) < 0)
+        return -1;
+    bc->context_dir = xstrdup(br->in.context_dir);
+    br->context_fd = open(br->in.context_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (br->context_fd < 0)
+        return kiln_error_set(err, errno, "open the build context '%s'", br->in.context_dir);
+    int v = vertex_start(bc, "[internal] load .dockerignore");
+    double started = monotonic_now();
+    const char *text = br->in.ignore_text ? br->in.ignore_text : "";
+    if (ignore_parse(text, strlen(text), &br->ignore, err) < 0) {
+        kiln_error_wrap(err, "%s", br->in.ignore_name ? br->in.ignore_name : ".dockerignore");
+        vertex_error(bc, v, started, (*err)->msg);
+        return -1;
+    }
+    vertex_status(bc, v, "transferring context: %zuB done", strlen(text));
+    vertex_done(bc, v, started);
+    return 0;
+}
+
+/* The target's image into the store (config, manifest) and its names. */
+static int commit_image(struct build_run *br, struct stage_state *st, struct build_result *ret,
+                        struct kiln_error **err)
+{
+    struct build_ctx *bc = &br->bc;
+    int v = vertex_start(bc, "exporting to image");
+    double started = monotonic_now();
+    for (size_t i = 0; bc->req->labels && bc->req->labels[i]; i++) {
+        const char *eq = strchr(bc->req->labels[i], '=');
+        _cleanup_free_ char *k = xstrndup(bc->req->labels[i], (size_t)(eq - bc->req->labels[i]));
+        strmap_set(&st->config.labels, k, eq + 1);
+    }
+    history_fill_created(&st->config, 0);
+    if (bc->epoch >= 0) {
+        free(st->config.created);
+        st->config.created = rfc3339_time(bc->epoch);
+    } else if (!st->config.created) {
+        st->config.created = rfc3339_time(-1);
+    }
+    vertex_status(bc, v, "exporting layers done");
+    struct descriptor desc;
+    if (image_commit(bc->store, &st->config, st->layers, st->n_layers, &desc, ret->image_id,
+                     err) < 0) {
+        vertex_error(bc, v, started, (*err)->msg);
+        return -1;
+    }
+    vertex_status(bc, v, "writing image %s done", ret->image_id);
+    int r = 0;
+    for (size_t i = 0; bc->req->tags && bc->req->tags[i] && r == 0; i++) {
+        r = store_tag(bc->store, bc->req->tags[i], &desc, err);
+        if (r == 0) {
+            struct image_ref ref;
+            struct kiln_error *e = NULL;
+            if (ref_parse(bc->req->tags[i], &ref, &e) == 0) {
+                _cleanup_free_ char *full = ref_full(&ref);
+                vertex_status(bc, v, "naming to %s done", full);
+                ref_free(&ref);
+            }
+            kiln_error_free(&e);
+        }
+    }
+    if (r == 0 && (!bc->req->tags || !bc->req->tags[0]))
+        r = store_add_untagged(bc->store, &desc, err);
+    if (r < 0) {
+        descriptor_free(&desc);
+        vertex_error(bc, v, started, (*err)->msg);
+        return -1;
+    }
+    ret->manifest = desc;
+    vertex_done(bc, v, started);
+    return 0;
+}
+
+static int export_outputs(struct build_run *br, struct stage_state *st,
+                          const struct build_result *res, struct kiln_error **err)
+{
+    struct build_ctx *bc = &br->bc;
+    for (size_t i = 0; i < bc->req->n_outputs; i++) {
+        const struct build_output *o = &bc->req->outputs[i];
+        if (o->type == OUTPUT_IMAGE)
+            continue;
+        int v = vertex_start(bc, "exporting to %s", o->dest);
+        double started = monotonic_now();
+        int r = 0;
+        if (o->type == OUTPUT_LOCAL) {
+            r = output_local(bc, st, o->dest, err);
+        } else if (o->type == OUTPUT_TAR) {
+            int fd = strcmp(o->dest, "-") == 0
+                         ? STDOUT_FILENO
+                         : open(o->dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (fd < 0) {
+                r = kiln_error_set(err, errno, "--output: create '%s'", o->dest);
+            } else {
+                r = output_tar(bc, st, fd, err);
+                if (fd != STDOUT_FILENO)
+                    close(fd);
+            }
+        } else {
+            struct transport_ref dst = {
+                .kind = o->type == OUTPUT_OCI ? TRANSPORT_OCI_ARCHIVE : TRANSPORT_DOCKER_ARCHIVE,
+                .path = o->dest,
+                .ref = o->name ? o->name
+                               : (bc->req->tags && bc->req->tags[0] ? bc->req->tags[0] : NULL),
+            };
+            char *name = dst.ref ? (char *)dst.ref : NULL;
+            char *names[] = {name, NULL};
+            r = transport_export(bc->store, &res->manifest, names, 1, &dst, err);
+        }
+        if (r < 0) {
+            vertex_error(bc, v, started, (*err)->msg);
+            return -1;
+        }
+        vertex_done(bc, v, started);
+    }
+    return 0;
+}
+
+static void build_run_free(struct build_run *br)
+{
+    if (br->states) {
+        for (size_t i = 0; br->plan && i < br->plan->n_stages; i++)
+            stage_state_free(&br->states[i]);
+        free(br->states);
+    }
+    for (size_t i = 0; i < br->n_images; i++) {
+        free(br->images[i].name);
+        stage_state_free(&br->images[i].state);
+    }
+    free(br->images);
+    plan_free(br->plan);
+    df_file_free(br->file);
+    dockerfile_free(br->ast);
+    ignore_free(br->ignore);
+    if (br->context_fd >= 0)
+        close(br->context_fd);
+    build_input_free(&br->in);
+    strv_free(br->used_keys);
+    struct build_ctx *bc = &br->bc;
+    filehash_close(bc->filehash);
+    if (bc->scratch) {
+        fs_rm_rf(bc->scratch);
+        free(bc->scratch);
+    }
+    free(bc->hosts_file);
+    free(bc->resolv_file);
+    free(bc->hostname);
+    free(bc->context_dir);
+    store_close(bc->store);
+    pthread_mutex_destroy(&bc->lock);
+}
+
+static int64_t build_epoch(const struct build_request *req)
+{
+    if (req->timestamp >= 0)
+        return req->timestamp;
+    for (size_t i = 0; req->build_args && req->build_args[i]; i++)
+        if (strncmp(req->build_args[i], "SOURCE_DATE_EPOCH=", 18) == 0)
+            return strtoll(req->build_args[i] + 18, NULL, 10);
+    return -1;
+}
+
+int engine_build(const struct build_request *req, const struct build_progress *progress,
+                 struct build_result *ret, struct kiln_error **err)
+{
+    struct build_run br;
+    memset(&br, 0, sizeof(br));
+    br.context_fd = -1;
+    br.used_keys = strv_new();
+    struct build_ctx *bc = &br.bc;
+    bc->req = req;
+    bc->progress = progress;
+    bc->epoch = build_epoch(req);
+    bc->t0 = monotonic_now();
+    pthread_mutex_init(&bc->lock, NULL);
+    bc->lw.compression = req->compression;
+    bc->lw.level = req->compression_level;
+    bc->lw.clamp_mtime = bc->epoch;
+    memset(ret, 0, sizeof(*ret));
+    int rc = -1;
+
+    if (store_open(req->store_root, &bc->store, err) < 0)
+        goto out;
+    if (driver_resolve(bc->store, req->storage_driver, &bc->driver, err) < 0)
+        goto out;
+    if (store_mkdtemp(bc->store, "build", &bc->scratch, err) < 0)
+        goto out;
+    /* a per-build hostname, like BuildKit's sandbox name */
+    const char *suffix = strrchr(bc->scratch, '-');
+    bc->hostname = xasprintf("kiln-%s", suffix ? suffix + 1 : "build");
+    if (write_network_files(bc, err) < 0)
+        goto out;
+    bc->filehash = filehash_open(bc->store);
+    if (load_context(&br, err) < 0)
+        goto out;
+    if (parse_and_plan(&br, err) < 0)
+        goto out;
+    for (size_t i = 0; i < req->n_cache_from; i++) {
+        struct registry_opts o = {0};
+        int v = vertex_start(bc, "importing cache manifest from %s",
+                             req->cache_from[i].ref ? req->cache_from[i].ref : req->cache_from[i].dir);
+        double started = monotonic_now();
+        struct kiln_error *e = NULL;
+        if (cache_remote_import(bc->store, &req->cache_from[i], &o, &e) < 0) {
+            /* a missing cache is not an error for the build (as BuildKit) */
+            build_warn(bc, "importing cache: %s", e->msg);
+            vertex_error(bc, v, started, e->msg);
+            kiln_error_free(&e);
+        } else {
+            vertex_done(bc, v, started);
+        }
+    }
+    br.states = xcalloc(br.plan->n_stages + 1, sizeof(*br.states));
+    for (size_t i = 0; i < br.plan->n_order; i++) {
+        size_t idx = br.plan->order[i];
+        if (stage_build(&br, idx, err) < 0)
+            goto out;
+    }
+    struct stage_state *target = &br.states[br.plan->target];
+    if (commit_image(&br, target, ret, err) < 0)
+        goto out;
+    if (export_outputs(&br, target, ret, err) < 0)
+        goto out;
+    for (size_t i = 0; i < req->n_cache_to; i++) {
+        struct registry_opts o = {0};
+        const struct cache_spec *c = &req->cache_to[i];
+        int v = vertex_start(bc, "exporting cache to %s", c->ref ? c->ref : c->dir);
+        double started = monotonic_now();
+        /* mode=max: every step of every stage; min: the target image's layers */
+        char **keys = c->mode && strcmp(c->mode, "max") == 0
+                          ? br.used_keys
+                          : (target->layer_keys ? target->layer_keys : (char *[]){NULL});
+        if (cache_remote_export(bc->store, c, keys, &o, err) < 0) {
+            vertex_error(bc, v, started, (*err)->msg);
+            goto out;
+        }
+        vertex_done(bc, v, started);
+    }
+    rc = 0;
+out:
+    if (rc < 0 && ret->manifest.media_type) {
+        free(ret->manifest.media_type);
+        ret->manifest.media_type = NULL;
+    }
+    build_run_free(&br);
+    return rc;
+}
