@@ -1,4 +1,5 @@
-/* runtime/ in real namespaces.  RUN AS THE UNPRIVILEGED TEST USERS:
+/* runtime/ in real namespaces.  kiln-test: as-users
+ * RUN AS THE UNPRIVILEGED TEST USERS:
  *
  *     runuser -u kiln-single -- build/tests/test_runtime
  *     runuser -u kiln-range  -- build/tests/test_runtime
