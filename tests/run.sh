@@ -212,6 +212,9 @@ stage() {
     if [ -d "$conformance" ]; then
         cp -r "$conformance" "$tmp/conformance"
     fi
+    # The examples, where a bats file finds them in a checkout
+    # ($BATS_TEST_DIRNAME/../../examples).
+    [ ! -d "$top/examples" ] || cp -r "$top/examples" "$tmp/examples"
     chmod -R a+rX "$tmp"
 }
 
