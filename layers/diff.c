@@ -20,7 +20,7 @@
  *     about it changed or as the parent of a written entry;
  *   - an entry of L missing from M becomes a whiteout ".wh.NAME";
  *   - a directory present in both is written opaque (the directory,
- *     ".wh..wh..opq", then its whole M subtree and no whiteouts) iff L's
+ *     ".wh..wh..opq", then its M entries, all new, and no whiteouts) iff L's
  *     directory has at least one child and none of their names is left in
  *     M's directory.  So "rm -rf d; mkdir d; touch d/new" gives an opaque d
  *     with any driver, as does deleting every child of d, while
@@ -28,8 +28,8 @@
  *     old names and d/old-name (the same tree once applied).  Never the
  *     root: overlayfs ignores opacity on a layer's root, so deletions there
  *     are whiteouts;
- *   - the parents of a written entry are written first (metadata from M);
- *     the root directory itself never is;
+ *   - the parents of a written entry are written first (metadata from M,
+ *     mtime as above); the root directory itself never is;
  *   - entries are sorted by name within each directory (depth first), a
  *     whiteout at the place of the name it hides.
  *
@@ -422,12 +422,13 @@ static int flush_pending(struct diff *d, struct kiln_error **err)
     return 0;
 }
 
+/* An entry of M (hard links among them become tar hard links). */
 static int emit(struct diff *d, int dirfd, const char *name, const char *path,
-                const struct file_meta *m, bool detect_links, struct kiln_error **err)
+                const struct file_meta *m, struct kiln_error **err)
 {
     if (flush_pending(d, err) < 0)
         return -1;
-    return layer_writer_add_meta(d->w, dirfd, name, path, m, detect_links, err);
+    return layer_writer_add_meta(d->w, dirfd, name, path, m, true, err);
 }
 
 static void push_pending(struct diff *d, const char *path, const struct file_meta *m,
@@ -450,7 +451,7 @@ static void pop_pending(struct diff *d)
 /* ---- the walk ---------------------------------------------------------------------- */
 
 static int diff_dir(struct diff *d, const char *P, int ufd, struct ldir *lower, bool hide,
-                    bool full, int depth, struct kiln_error **err);
+                    int depth, struct kiln_error **err);
 
 static int child_meta(struct diff *d, struct child *c, int ufd, const struct ldir *lower,
                       const char *path, struct kiln_error **err)
@@ -503,32 +504,24 @@ static bool upper_dir_opaque(struct diff *d, int childfd)
     return d->fuse && fstatat(childfd, WH_OPAQUE, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Into a directory present in M. */
 static int recurse(struct diff *d, struct child *c, const char *path, int ufd,
-                   const struct ldir *lower, bool hide, bool full, int depth,
-                   struct kiln_error **err)
+                   const struct ldir *lower, bool hide, int depth, struct kiln_error **err)
 {
+    _cleanup_close_ int cfd = openat(ufd, c->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (cfd < 0)
+        return kiln_error_set(err, errno, "diff: open '%s'", path);
     struct ldir sub = {0};
     if (c->l && S_ISDIR(c->l->st.st_mode) && ldir_child(lower, c->name, &sub, err) < 0)
         return -1;
-    int r;
-    if (c->kind == K_LOWER_ONLY) {
-        r = diff_dir(d, path, -1, &sub, false, full, depth + 1, err);
-    } else {
-        _cleanup_close_ int cfd =
-            openat(ufd, c->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (cfd < 0) {
-            ldir_free(&sub);
-            return kiln_error_set(err, errno, "diff: open '%s'", path);
-        }
-        bool child_hide = d->copy || hide || upper_dir_opaque(d, cfd);
-        r = diff_dir(d, path, cfd, &sub, child_hide, full, depth + 1, err);
-    }
+    bool child_hide = d->copy || hide || upper_dir_opaque(d, cfd);
+    int r = diff_dir(d, path, cfd, &sub, child_hide, depth + 1, err);
     ldir_free(&sub);
     return r;
 }
 
 static int diff_dir(struct diff *d, const char *P, int ufd, struct ldir *lower, bool hide,
-                    bool full, int depth, struct kiln_error **err)
+                    int depth, struct kiln_error **err)
 {
     if (depth > DIFF_MAX_DEPTH)
         return kiln_error_set(err, ELOOP, "diff: '%s' nested too deep", P);
@@ -580,50 +573,36 @@ static int diff_dir(struct diff *d, const char *P, int ufd, struct ldir *lower, 
     }
 
     /* The opaque rule: L's directory has children and none of their names
-     * is left in M. */
+     * is left in M.  Then every entry below is new: no whiteouts needed. */
     bool opaque = false;
-    if (!full && nl > 0 && *P) { /* the root cannot be opaque in a tree */
+    if (nl > 0 && *P) { /* the root cannot be opaque in a tree */
         opaque = true;
         for (size_t i = 0; i < nc && opaque; i++)
             if (cs[i].l && cs[i].kind != K_DELETED)
                 opaque = false;
     }
-    if (opaque) {
-        if (flush_pending(d, err) < 0 || layer_writer_add_opaque(d->w, P, err) < 0)
-            goto out;
-        full = true;
-    }
+    if (opaque &&
+        (flush_pending(d, err) < 0 || layer_writer_add_opaque(d->w, P, err) < 0))
+        goto out;
 
     for (size_t i = 0; i < nc; i++) {
         struct child *c = &cs[i];
+        if (c->kind == K_LOWER_ONLY)
+            continue; /* untouched by the RUN */
         _cleanup_free_ char *path = *P ? xasprintf("%s/%s", P, c->name) : xstrdup(c->name);
         if (c->kind == K_DELETED) {
-            if (!full && (flush_pending(d, err) < 0 ||
-                          layer_writer_add_whiteout(d->w, path, err) < 0))
+            if (!opaque && (flush_pending(d, err) < 0 ||
+                            layer_writer_add_whiteout(d->w, path, err) < 0))
                 goto out;
             continue;
         }
-        if (c->kind == K_LOWER_ONLY) {
-            if (!full)
-                continue; /* untouched by the RUN */
-            if (child_meta(d, c, ufd, lower, path, err) < 0 ||
-                emit(d, lower->fds[c->l->slot], c->name, path, &c->lm, false, err) < 0)
-                goto out;
-            if (S_ISDIR(c->lm.st.st_mode) &&
-                recurse(d, c, path, ufd, lower, hide, true, depth, err) < 0)
-                goto out;
-            continue;
-        }
-        /* present in M */
-        if ((full ? child_meta(d, c, ufd, lower, path, err)
-                  : child_changed(d, c, ufd, lower, path, err)) < 0)
+        if (child_changed(d, c, ufd, lower, path, err) < 0)
             goto out;
-        bool write = full || c->changed;
-        if (write && emit(d, ufd, c->name, path, &c->um, true, err) < 0)
+        if (c->changed && emit(d, ufd, c->name, path, &c->um, err) < 0)
             goto out;
         if (S_ISDIR(c->um.st.st_mode)) {
-            push_pending(d, path, &c->um, write);
-            int r = recurse(d, c, path, ufd, lower, hide, full, depth, err);
+            push_pending(d, path, &c->um, c->changed);
+            int r = recurse(d, c, path, ufd, lower, hide, depth, err);
             pop_pending(d);
             if (r < 0)
                 goto out;
@@ -699,7 +678,7 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
     if (layer_writer_begin(s, opts, &d.w, err) < 0)
         goto out;
     bool hide = d.copy || upper_dir_opaque(&d, ufd);
-    if (diff_dir(&d, "", ufd, &root, hide, false, 0, err) < 0) {
+    if (diff_dir(&d, "", ufd, &root, hide, 0, err) < 0) {
         layer_writer_abort(d.w);
         d.w = NULL;
         kiln_error_wrap(err, "diff of '%s'", r->scratch);

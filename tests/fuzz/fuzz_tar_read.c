@@ -22,6 +22,11 @@ static char *target;
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void cleanup(void)
+{
+    fs_rm_rf(parent);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -35,6 +40,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (asprintf(&target, "%s/t", parent) < 0)
         abort();
     log_set_level(LOG_ERROR);
+    atexit(cleanup);
     return 0;
 }
 
