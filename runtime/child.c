@@ -214,11 +214,13 @@ static _Noreturn void payload_main(struct run_plan *p, const struct child_io *io
         if (!root && caps_lock_noroot() < 0)
             die(p, KILN_EXIT_RUN_FAILED, "setting securebits", NULL);
     } else {
-        if (setgroups(p->n_groups, p->groups) < 0)
+        /* Raw syscalls: glibc's wrappers would wait for the parent's other
+         * threads (__nptl_setxid), which do not exist in a cloned child. */
+        if (syscall(SYS_setgroups, p->n_groups, p->groups) < 0)
             die(p, KILN_EXIT_RUN_FAILED, "setgroups", NULL);
-        if (setresgid(p->gid, p->gid, p->gid) < 0)
+        if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) < 0)
             die(p, KILN_EXIT_RUN_FAILED, "setting the group id (not mapped?)", NULL);
-        if (setresuid(p->uid, p->uid, p->uid) < 0)
+        if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
             die(p, KILN_EXIT_RUN_FAILED, "setting the user id (not mapped?)", NULL);
     }
     if (caps_set(root ? p->cap_keep : 0) < 0)
