@@ -194,6 +194,8 @@ stage() {
         fi
         cp "$build/kiln" "$tmp/bin/kiln"
         cp -r "$top/tests/integration" "$tmp/tests/integration"
+        # the registry tests' servers and tools (registry*.bats load them)
+        cp -r "$top/tests/registry" "$tmp/tests/registry"
         local f
         for f in "${bats_files[@]}"; do
             [ -f "$f" ] || { echo "run.sh: no such test file: $f" >&2; return 1; }
