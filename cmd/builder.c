@@ -60,13 +60,15 @@ static int builder_prune(int argc, char **argv)
     if (!force && !img_confirm(all ? "WARNING! This will remove all build cache."
                                    : "WARNING! This will remove all dangling build cache."))
         return 1;
-    img_enter_namespace();
     struct kiln_error *err = NULL;
     struct store *s = NULL;
     struct gc_session *g = NULL;
     int status = 0;
     struct gc_result pr = {0}, sw = {0};
-    if (cli_open_store(&s, &err) < 0 || gc_begin(s, false, &g, &err) < 0) {
+    int opened = cli_open_store(&s, &err);
+    if (opened == 0)
+        img_enter_namespace(s);
+    if (opened < 0 || gc_begin(s, false, &g, &err) < 0) {
         status = cli_fail(&err);
     } else {
         if (gc_prune_cache(g, all, keep, &pr, &err) < 0 || gc_sweep(g, &sw, &err) < 0)

@@ -147,12 +147,14 @@ static int image_prune(int argc, char **argv)
         strv_free(pf.not_labels);
         return status;
     }
-    img_enter_namespace();
     struct kiln_error *err = NULL;
     struct store *s = NULL;
     struct gc_session *g = NULL;
     struct gc_result pr = {0}, sw = {0};
-    if (cli_open_store(&s, &err) < 0 || gc_begin(s, false, &g, &err) < 0) {
+    int opened = cli_open_store(&s, &err);
+    if (opened == 0)
+        img_enter_namespace(s);
+    if (opened < 0 || gc_begin(s, false, &g, &err) < 0) {
         status = cli_fail(&err);
     } else {
         struct gc_image_filter f = {.all = all, .keep = prune_keep, .ud = &pf};

@@ -1,6 +1,9 @@
 #include "cmd/imgutil.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,8 +152,28 @@ bool img_confirm(const char *warning)
     return yes;
 }
 
-void img_enter_namespace(void)
+static bool has_entries(struct store *s, const char *dir)
 {
+    int fd = openat(s->root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return false;
+    }
+    bool any = false;
+    struct dirent *de;
+    while (!any && (de = readdir(d)))
+        any = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return any;
+}
+
+void img_enter_namespace(struct store *s)
+{
+    if (!has_entries(s, "trees") && !has_entries(s, "mounts"))
+        return;
     struct kiln_error *e = NULL;
     if (cli_enter_namespaces(&e) < 0) {
         char *t = kiln_error_text(e);

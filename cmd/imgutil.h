@@ -53,9 +53,10 @@ struct tval *img_inspect_value(const struct img_list *l, const struct img_row *r
  * stderr; true for y/yes on stdin, else says it cancelled. */
 bool img_confirm(const char *warning);
 
-/* Enters kiln's user namespace before trees are deleted; a failure is a
+/* Enters kiln's user namespace before layer trees or cache mounts are
+ * deleted or measured -- only when the store has some; a failure is a
  * warning (trees owned by subordinate ids then stay). */
-void img_enter_namespace(void);
+void img_enter_namespace(struct store *s);
 
 /* Runs a gc sweep after index changes: the session may be NULL, then one is
  * begun without waiting; a busy store is a warning. */

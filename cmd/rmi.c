@@ -177,13 +177,12 @@ int cmd_rmi(int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage_error("rmi", "requires at least 1 argument");
-    /* before anything else: the namespace is entered while single-threaded */
-    if (prune)
-        img_enter_namespace();
     struct kiln_error *err = NULL;
     struct store *s = NULL;
     if (cli_open_store(&s, &err) < 0)
         return cli_fail(&err);
+    if (prune)
+        img_enter_namespace(s);
     int status = 0;
     char **layers = strv_new();
     bool removed = false;

@@ -104,12 +104,14 @@ static int system_df(int argc, char **argv)
     struct output_format of;
     if (output_format_parse(o.format, DF_FORMAT, &of, &err) < 0)
         return cli_fail(&err);
-    /* layer trees may hold directories only kiln's namespace can read */
-    img_enter_namespace();
     struct store *s = NULL;
     struct gc_usage u;
     int status = 0;
-    if (cli_open_store(&s, &err) < 0 || gc_usage(s, &u, &err) < 0) {
+    /* layer trees may hold directories only kiln's namespace can read */
+    int opened = cli_open_store(&s, &err);
+    if (opened == 0)
+        img_enter_namespace(s);
+    if (opened < 0 || gc_usage(s, &u, &err) < 0) {
         status = cli_fail(&err);
     } else {
         struct tval *items[3] = {df_row("Images", &u.images, true),
@@ -154,13 +156,15 @@ static int system_prune(int argc, char **argv)
                            : "WARNING! This will remove:\n  - all dangling images\n"
                              "  - unused build cache\n  - all RUN cache mounts\n"))
         return 1;
-    img_enter_namespace();
     struct kiln_error *err = NULL;
     struct store *s = NULL;
     struct gc_session *g = NULL;
     int status = 0;
     struct gc_result pi = {0}, pc = {0}, sw = {0};
-    if (cli_open_store(&s, &err) < 0 || gc_begin(s, false, &g, &err) < 0) {
+    int opened = cli_open_store(&s, &err);
+    if (opened == 0)
+        img_enter_namespace(s);
+    if (opened < 0 || gc_begin(s, false, &g, &err) < 0) {
         status = cli_fail(&err);
     } else {
         struct gc_image_filter f = {.all = o.all};
@@ -263,10 +267,12 @@ static int system_reset(int argc, char **argv)
         root);
     if (!o.force && !img_confirm(warn))
         return 1;
-    img_enter_namespace();
     struct store *s = NULL;
     struct gc_session *g = NULL;
-    if (cli_open_store(&s, &err) < 0 || gc_begin(s, false, &g, &err) < 0) {
+    int opened = cli_open_store(&s, &err);
+    if (opened == 0)
+        img_enter_namespace(s);
+    if (opened < 0 || gc_begin(s, false, &g, &err) < 0) {
         store_close(s);
         return cli_fail(&err);
     }

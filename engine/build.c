@@ -72,7 +72,7 @@ static int resolve_image(struct build_run *br, const char *name, struct descript
             return 0;
         kiln_error_free(&e);
     }
-    struct registry_opts o = {.tls_verify = -1, .status = NULL, .ud = br};
+    struct registry_opts o = {.status = NULL, .ud = br};
     (void)registry_status;
     if (registry_pull(br->bc.store, familiar, &o, ret, err) < 0)
         return kiln_error_wrap(err, "%s", name);
@@ -403,7 +403,7 @@ int engine_build(const struct build_request *req, const struct build_progress *p
     if (parse_and_plan(&br, err) < 0)
         goto out;
     for (size_t i = 0; i < req->n_cache_from; i++) {
-        struct registry_opts o = {.tls_verify = -1};
+        struct registry_opts o = {0};
         int v = vertex_start(bc, "importing cache manifest from %s",
                              req->cache_from[i].ref ? req->cache_from[i].ref : req->cache_from[i].dir);
         double started = monotonic_now();
@@ -429,7 +429,7 @@ int engine_build(const struct build_request *req, const struct build_progress *p
     if (export_outputs(&br, target, ret, err) < 0)
         goto out;
     for (size_t i = 0; i < req->n_cache_to; i++) {
-        struct registry_opts o = {.tls_verify = -1};
+        struct registry_opts o = {0};
         const struct cache_spec *c = &req->cache_to[i];
         int v = vertex_start(bc, "exporting cache to %s", c->ref ? c->ref : c->dir);
         double started = monotonic_now();

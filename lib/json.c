@@ -107,12 +107,39 @@ char *json_gen_take(struct json_gen *j, size_t *ret_len)
     return r;
 }
 
+/* Deepest nesting of arrays and objects outside strings; yajl frees its
+ * trees recursively, so depth must be capped before it parses. */
+static size_t json_depth(const char *buf, size_t len)
+{
+    size_t depth = 0, max = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max)
+                max = depth;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return max;
+}
+
 int json_parse(const char *buf, size_t len, yajl_val *ret, struct kiln_error **err)
 {
     if (len > JSON_MAX_SIZE)
         return kiln_error_set(err, 0, "JSON document too large (%zu bytes)", len);
     if (memchr(buf, '\0', len))
         return kiln_error_set(err, 0, "invalid JSON: NUL byte in document");
+    if (json_depth(buf, len) > JSON_MAX_DEPTH)
+        return kiln_error_set(err, 0, "invalid JSON: nested deeper than %d", JSON_MAX_DEPTH);
     char *copy = xmalloc(len + 1);
     memcpy(copy, buf, len);
     copy[len] = '\0';

@@ -12,6 +12,8 @@
 
 /* Largest JSON document kiln reads (configs, manifests, index.json). */
 #define JSON_MAX_SIZE (64u << 20)
+/* Deepest nesting of arrays and objects kiln reads. */
+#define JSON_MAX_DEPTH 256
 
 struct json_gen {
     yajl_gen g;

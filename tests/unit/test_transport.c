@@ -481,6 +481,19 @@ TEST(corrupt_archives)
     CHECK(load_file(dst, p6, &imgs, &n, &err) < 0);
     CHECK(err && strstr(err->msg, "manifest.json"));
     kiln_error_free(&err);
+    /* JSON nested deeper than any image document (yajl would recurse) */
+    char *p7 = path_join(dir, "c7.tar");
+    size_t deep = 100000;
+    char *nest = xmalloc(2 * deep + 1);
+    memset(nest, '[', deep);
+    memset(nest + deep, ']', deep);
+    nest[2 * deep] = '\0';
+    struct afile f7[] = {{"manifest.json", nest, 2 * deep, NULL}};
+    write_archive_file(p7, f7, 1, false);
+    CHECK(load_file(dst, p7, &imgs, &n, &err) < 0);
+    CHECK(err && strstr(err->msg, "nested deeper"));
+    kiln_error_free(&err);
+    free(nest), free(p7);
     /* nothing was named */
     struct store_index idx;
     CHECK(store_index_read(dst, &idx, &err) == 0);
