@@ -10,13 +10,15 @@
 #include "layers/image.h"
 #include "layers/registry.h"
 #include "layers/store.h"
+#include "layers/transport.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: kiln pull [OPTIONS] REFERENCE\n\n"
                "Pull an image from a registry into the store.  REFERENCE is a Docker\n"
                "reference (\"alpine\" = docker.io/library/alpine:latest), NAME@sha256:...\n"
-               "to pin a digest, or docker://REFERENCE.\n\n"
+               "to pin a digest, or docker://REFERENCE; oci:DIR[:TAG], oci-archive:FILE[:TAG]\n"
+               "and docker-archive:FILE[:NAME:TAG] import from a layout or an archive.\n\n"
                "Options:\n"
                "      --platform OS/ARCH[/VARIANT]\n"
                "                            image to pick from a manifest list\n"
@@ -26,33 +28,20 @@ static void usage(FILE *f)
                "  -h, --help                this help\n");
 }
 
-/* Transports other than docker:// (oci:, oci-archive:, docker-archive:).
- * Returns 1 when ref named one of them and it was imported, 0 when ref is
- * a docker reference, -1 on failure.  They are implemented by
- * layers/transport.h; until that is part of the build they are reported as
- * unavailable.  Wiring it in replaces the body with:
- *
- *     struct transport_ref tr;
- *     if (transport_parse(ref, &tr, err) < 0)
- *         return -1;
- *     int r = tr.kind == TRANSPORT_DOCKER ? 0
- *             : transport_import(s, &tr, ret, err) < 0 ? -1 : 1;
- *     transport_ref_free(&tr);
- *     return r;
- */
+/* Transports other than docker:// (oci:, oci-archive:, docker-archive:),
+ * through layers/transport.h.  Returns 1 when ref named one of them and it
+ * was imported, 0 when ref is a docker reference, -1 on failure. */
 static int pull_other_transport(struct store *s, const char *ref, struct descriptor *ret,
                                 struct kiln_error **err)
 {
-    (void)s;
-    (void)ret;
-    static const char *const prefixes[] = {"oci:", "oci-archive:", "docker-archive:"};
-    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-        if (strncmp(ref, prefixes[i], strlen(prefixes[i])) == 0) {
-            kiln_error_set(err, 0, "pull '%s': the '%.*s' transport is not available yet", ref,
-                           (int)strlen(prefixes[i]) - 1, prefixes[i]);
-            return -1;
-        }
-    return 0;
+    struct transport_ref tr;
+    if (transport_parse(ref, &tr, err) < 0)
+        return -1;
+    int r = 0;
+    if (tr.kind != TRANSPORT_DOCKER)
+        r = transport_import(s, &tr, ret, err) < 0 ? -1 : 1;
+    transport_ref_free(&tr);
+    return r;
 }
 
 int cmd_pull(int argc, char **argv)

@@ -11,6 +11,7 @@
 #include "layers/refs.h"
 #include "layers/registry.h"
 #include "layers/store.h"
+#include "layers/transport.h"
 #include "lib/fsutil.h"
 #include "lib/xalloc.h"
 
@@ -19,7 +20,9 @@ static void usage(FILE *f)
     fprintf(f, "Usage: kiln push [OPTIONS] IMAGE [DESTINATION]\n\n"
                "Push an image of the store to a registry.  DESTINATION is a Docker\n"
                "reference or docker://REFERENCE; it defaults to the image's name.\n"
-               "The manifest digest is printed on stdout.\n\n"
+               "The manifest digest is printed on stdout.  oci:DIR[:TAG],\n"
+               "oci-archive:FILE[:TAG] and docker-archive:FILE[:NAME:TAG] write a layout\n"
+               "or an archive instead.\n\n"
                "Options:\n"
                "      --creds USER[:PASSWORD]\n"
                "                            credentials for the registry\n" REGISTRY_FLAGS_HELP
@@ -28,33 +31,23 @@ static void usage(FILE *f)
                "  -h, --help                this help\n");
 }
 
-/* Destinations other than docker:// (oci:, oci-archive:, docker-archive:)
- * belong to layers/transport.h; until that is part of the build they are
- * reported as unavailable.  Returns 1 when dest named one of them and the
+/* Destinations other than docker:// (oci:, oci-archive:, docker-archive:),
+ * through layers/transport.h.  Returns 1 when dest named one of them and the
  * image was written there, 0 when dest is a docker reference, -1 on
- * failure.  Wiring it in replaces the body with:
- *
- *     struct transport_ref tr;
- *     if (transport_parse(dest, &tr, err) < 0)
- *         return -1;
- *     char *const names[] = {(char *)name, NULL};
- *     int r = tr.kind == TRANSPORT_DOCKER ? 0
- *             : transport_export(s, d, names, 1, &tr, err) < 0 ? -1 : 1;
- *     transport_ref_free(&tr);
- *     return r;
- */
+ * failure. */
 static int push_other_transport(struct store *s, const struct descriptor *d, const char *name,
                                 const char *dest, struct kiln_error **err)
 {
-    (void)s;
-    (void)d;
-    (void)name;
-    static const char *const prefixes[] = {"oci:", "oci-archive:", "docker-archive:"};
-    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-        if (strncmp(dest, prefixes[i], strlen(prefixes[i])) == 0)
-            return kiln_error_set(err, 0, "push to '%s': the '%.*s' transport is not available yet",
-                                  dest, (int)strlen(prefixes[i]) - 1, prefixes[i]);
-    return 0;
+    struct transport_ref tr;
+    if (transport_parse(dest, &tr, err) < 0)
+        return -1;
+    int r = 0;
+    if (tr.kind != TRANSPORT_DOCKER) {
+        char *const names[] = {(char *)name, NULL};
+        r = transport_export(s, d, names, 1, &tr, err) < 0 ? -1 : 1;
+    }
+    transport_ref_free(&tr);
+    return r;
 }
 
 int cmd_push(int argc, char **argv)

@@ -3,7 +3,7 @@
 
   oci.py image LAYOUT NAME [--arch A] [--os O] [--variant V] [--docker]
                [--file PATH=CONTENT]... [--random-layer BYTES]
-               [--extra-layers N] [--seed S]
+               [--extra-layers N] [--busybox PATH] [--seed S]
       an image of one layer for the --file entries, N small random layers
       and one random layer of BYTES;
       prints the manifest digest
@@ -92,14 +92,27 @@ def blob(layout, digest):
 
 
 def make_layer(files):
+    """files: (path, bytes) regular files; (path, bytes, mode); (path/, None) a
+    directory; (path, "->target") a symlink."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
-        for path, content in files:
-            ti = tarfile.TarInfo(path)
-            ti.size = len(content)
-            ti.mode = 0o644
+        for f in files:
+            path, content = f[0], f[1]
+            ti = tarfile.TarInfo(path.rstrip("/"))
             ti.mtime = 0
-            t.addfile(ti, io.BytesIO(content))
+            if content is None:
+                ti.type = tarfile.DIRTYPE
+                ti.mode = 0o755
+                t.addfile(ti)
+            elif isinstance(content, str):
+                ti.type = tarfile.SYMTYPE
+                ti.linkname = content[2:]
+                ti.mode = 0o777
+                t.addfile(ti)
+            else:
+                ti.size = len(content)
+                ti.mode = f[2] if len(f) > 2 else 0o644
+                t.addfile(ti, io.BytesIO(content))
     tar = raw.getvalue()
     gz = io.BytesIO()
     with gzip.GzipFile(fileobj=gz, mode="wb", mtime=0, compresslevel=1) as g:
@@ -109,6 +122,12 @@ def make_layer(files):
 
 def cmd_image(a):
     layers = []
+    if a.busybox:
+        with open(a.busybox, "rb") as f:
+            bb = f.read()
+        entries = [("bin/", None), ("bin/busybox", bb, 0o755), ("tmp/", None)]
+        entries += [(f"bin/{n}", "->busybox") for n in ("sh", "cat", "date", "echo", "ls")]
+        layers.append(make_layer(entries))
     files = [(f.split("=", 1)[0], f.split("=", 1)[1].encode()) for f in a.file]
     if files:
         layers.append(make_layer(files))
@@ -176,6 +195,8 @@ def main():
     p.add_argument("--file", action="append", default=[])
     p.add_argument("--random-layer", type=int, default=0)
     p.add_argument("--extra-layers", type=int, default=0)
+    p.add_argument("--busybox", metavar="PATH", help="a first layer with this static busybox "
+                   "as /bin/busybox and /bin/sh, cat, date, echo, ls")
     p.add_argument("--seed", default="kiln")
     p = sub.add_parser("index")
     p.add_argument("layout")
