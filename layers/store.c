@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,6 +48,25 @@ static int open_dir_at(int dirfd, const char *name, int *ret, struct kiln_error 
     return 0;
 }
 
+/* Marks a directory as the top of independent hierarchies (FS_TOPDIR_FL,
+ * `chattr +T`): ext4's Orlov allocator then spreads the directories made in
+ * it over block groups with free inodes, instead of packing them beside
+ * the parent.  tmp/ holds whole trees (layer extractions, RUN upper
+ * directories) that are made and removed in bulk; without the hint every
+ * new tree lands in the groups the last one left full of recently freed
+ * inodes, and on a file system without a journal ext4 steps over each of
+ * those (recently_deleted()) for every file it creates: 20,000 files took
+ * 13-20 s instead of 1 s on the test machines.  A hint only: file systems
+ * without the flag (or that refuse it) are left alone. */
+static void set_topdir_hint(int dfd)
+{
+    int flags = 0;
+    if (ioctl(dfd, FS_IOC_GETFLAGS, &flags) < 0 || (flags & FS_TOPDIR_FL))
+        return;
+    flags |= FS_TOPDIR_FL;
+    (void)ioctl(dfd, FS_IOC_SETFLAGS, &flags);
+}
+
 int store_open(const char *root, struct store **ret, struct kiln_error **err)
 {
     _cleanup_free_ char *abs = NULL;
@@ -81,12 +102,19 @@ int store_open(const char *root, struct store **ret, struct kiln_error **err)
         goto fail;
     if (open_dir_at(s->root_fd, "tmp", &s->tmp_fd, err, s->root) < 0)
         goto fail;
+    set_topdir_hint(s->tmp_fd);
     static const char *const dirs[] = {"trees", "cache", "mounts"};
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
         if (mkdirat(s->root_fd, dirs[i], 0700) < 0 && errno != EEXIST) {
             kiln_error_set(err, errno, "store '%s': create '%s'", s->root, dirs[i]);
             goto fail;
         }
+    {
+        /* RUN --mount=type=cache directories are hierarchies too */
+        _cleanup_close_ int mfd = openat(s->root_fd, "mounts", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (mfd >= 0)
+            set_topdir_hint(mfd);
+    }
     if (faccessat(s->root_fd, "oci-layout", F_OK, 0) < 0) {
         r = fs_write_atomic_at(s->root_fd, "oci-layout", OCI_LAYOUT_JSON,
                                strlen(OCI_LAYOUT_JSON), 0644, true);
