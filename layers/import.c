@@ -19,6 +19,18 @@
 #include "lib/xalloc.h"
 
 #define IMPORT_BUF (1 << 20)
+
+/* An imported image is a base for builds and `kiln run`: its tree is
+ * extracted in the same pass as the blob is written (layer.h, opts.tree),
+ * so that no build has to decompress it. */
+static struct layer_write_opts import_opts(const struct layer_write_opts *opts)
+{
+    struct layer_write_opts o = {.compression = COMPRESSION_GZIP, .clamp_mtime = -1};
+    if (opts)
+        o = *opts;
+    o.tree = true;
+    return o;
+}
 #define IMPORT_MAX_DEPTH 1024
 
 static int import_entry(struct archive *a, struct layer_writer *w, struct archive_entry *ae,
@@ -126,7 +138,8 @@ int layer_import_tar_fd(struct store *s, int fd, const struct layer_write_opts *
         kiln_error_set(err, 0, "import: %s", archive_error_string(a));
         goto out;
     }
-    if (layer_writer_begin(s, opts, &w, err) < 0)
+    struct layer_write_opts o = import_opts(opts);
+    if (layer_writer_begin(s, &o, &w, err) < 0)
         goto out;
     for (uint64_t n = 0;; n++) {
         struct archive_entry *ae = NULL;
@@ -196,7 +209,8 @@ int layer_import_dir(struct store *s, const char *dir, const struct layer_write_
     if (dfd < 0)
         return kiln_error_set(err, errno, "import: open '%s'", dir);
     struct layer_writer *w = NULL;
-    if (layer_writer_begin(s, opts, &w, err) < 0)
+    struct layer_write_opts o = import_opts(opts);
+    if (layer_writer_begin(s, &o, &w, err) < 0)
         return -1;
     if (import_walk(w, dfd, "", 0, err) < 0) {
         layer_writer_abort(w);

@@ -24,6 +24,7 @@ struct layer_write_opts {
     enum compression compression; /* default gzip */
     int level;                    /* compression level; 0 = the codec's default */
     int64_t clamp_mtime;          /* SOURCE_DATE_EPOCH; -1 = keep mtimes */
+    bool tree;                    /* also extract the layer's tree (see below) */
 };
 
 struct layer_result {
@@ -48,7 +49,15 @@ void layer_result_free(struct layer_result *r);
  * A COPY layer from the build context needs no temporary files: add the
  * parent directories, then each source with layer_writer_add and its open
  * content fd (or layer_writer_add_file on the context's dirfd and name),
- * with the destination path and the --chown/--chmod ids and mode in st. */
+ * with the destination path and the --chown/--chmod ids and mode in st.
+ *
+ * With opts->tree, the tar stream is also extracted, while it is written,
+ * into the layer's tree (what store_tree_ensure would make from the blob
+ * later): a layer about to be used as an overlay lower (an imported base,
+ * a COPY that a RUN follows) is then read, hashed, compressed and
+ * extracted in one pass, never decompressed.  The tree is best effort: if
+ * its extraction fails the layer is still written and the tree is made
+ * from the blob when it is needed. */
 
 struct layer_writer;
 

@@ -110,6 +110,13 @@ void tar_extract_result_release(struct tar_extract_result *r);
  * the side table instead of the files' real owners).  Caller frees. */
 char *layer_tree_name(const char *diff_id);
 
+/* Installs the extracted tree in tmp (open as dfd) as trees/<name of
+ * diff_id>: mode 0755, syncfs, side table of owners, rename (a tree that
+ * is already there wins; tmp is then removed).  tmp is removed on
+ * failure.  ret_path (may be NULL) gets the tree's absolute path. */
+int tree_install(struct store *s, const char *tmp, int dfd, const char *diff_id,
+                 struct tar_extract_result *res, char **ret_path, struct kiln_error **err);
+
 /* ---- overlay whiteouts in directories ------------------------------------- */
 
 #define OVL_OPAQUE_XATTR "user.overlay.opaque"

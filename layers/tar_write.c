@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,6 +21,7 @@
 #include "layers/layer.h"
 #include "layers/layer_internal.h"
 #include "lib/cleanup.h"
+#include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -37,6 +39,20 @@ struct link_map {
     size_t cap, n;
 };
 
+/* The tree extracted beside the blob (opts.tree): the tar stream goes down
+ * a pipe to tar_extract in a thread. */
+struct tree_tee {
+    int wr; /* write end of the pipe; -1 once closed */
+    int rd;
+    int dfd;
+    char *tmp; /* tmp/tree-XXXXXX */
+    pthread_t thread;
+    bool started;
+    int rc;
+    struct kiln_error *err;
+    struct tar_extract_result res;
+};
+
 struct layer_writer {
     struct store *store;
     struct layer_write_opts opts;
@@ -52,6 +68,7 @@ struct layer_writer {
     uint8_t *buf;
     uint64_t pending; /* content bytes the caller still owes (layer_writer_write) */
     struct link_map links;
+    struct tree_tee *tee;
     bool failed;
 };
 
@@ -113,6 +130,111 @@ static void link_map_free(struct link_map *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* ---- the tree beside the blob ------------------------------------------------ */
+
+static void *tee_main(void *arg)
+{
+    struct tree_tee *t = arg;
+    t->rc = tar_extract(t->rd, t->dfd, &t->res, &t->err);
+    /* Drain what is left so that the writer never blocks on a dead reader. */
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(t->rd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+    }
+    return NULL;
+}
+
+static void tee_free(struct tree_tee *t)
+{
+    if (!t)
+        return;
+    if (t->wr >= 0)
+        close(t->wr);
+    if (t->started)
+        pthread_join(t->thread, NULL);
+    if (t->rd >= 0)
+        close(t->rd);
+    if (t->dfd >= 0)
+        close(t->dfd);
+    if (t->tmp)
+        fs_rm_rf(t->tmp);
+    free(t->tmp);
+    tar_extract_result_release(&t->res);
+    kiln_error_free(&t->err);
+    free(t);
+}
+
+/* Starts the extraction thread; on any failure the layer is written
+ * without its tree. */
+static struct tree_tee *tee_start(struct store *s)
+{
+    struct tree_tee *t = xcalloc(1, sizeof(*t));
+    t->wr = t->rd = t->dfd = -1;
+    strbuf_init(&t->res.owners);
+    struct kiln_error *e = NULL;
+    int p[2];
+    if (store_mkdtemp(s, "tree", &t->tmp, &e) < 0 || pipe2(p, O_CLOEXEC) < 0) {
+        log_debug("layer: no tree beside the blob: %s", e ? e->msg : strerror(errno));
+        kiln_error_free(&e);
+        tee_free(t);
+        return NULL;
+    }
+    t->rd = p[0];
+    t->wr = p[1];
+    /* Bigger pipe, fewer wake-ups; the default 64 KiB works too. */
+    (void)fcntl(t->wr, F_SETPIPE_SZ, 1 << 20);
+    t->dfd = open(t->tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (t->dfd < 0 || pthread_create(&t->thread, NULL, tee_main, t) != 0) {
+        log_debug("layer: no tree beside the blob: cannot start the extraction");
+        tee_free(t);
+        return NULL;
+    }
+    t->started = true;
+    return t;
+}
+
+static void tee_write(struct layer_writer *w, const void *data, size_t len)
+{
+    if (fs_write_all(w->tee->wr, data, len) < 0) {
+        log_debug("layer: tree beside the blob dropped: %s", strerror(errno));
+        tee_free(w->tee);
+        w->tee = NULL;
+    }
+}
+
+/* After the blob is committed: ends the stream, waits for the extraction
+ * and installs the tree if it matches the layer. */
+static void tee_finish(struct layer_writer *w, const char *diff_id)
+{
+    struct tree_tee *t = w->tee;
+    w->tee = NULL;
+    close(t->wr);
+    t->wr = -1;
+    pthread_join(t->thread, NULL);
+    t->started = false;
+    if (t->rc < 0) {
+        log_debug("layer %s: tree beside the blob failed: %s", diff_id,
+                  t->err ? t->err->msg : "?");
+    } else if (strcmp(t->res.diff_id, diff_id) != 0) {
+        log_debug("layer %s: tree beside the blob hashes to %s, dropped", diff_id,
+                  t->res.diff_id);
+    } else {
+        struct kiln_error *e = NULL;
+        /* tree_install removes tmp on failure too */
+        char *tmp = TAKE_PTR(t->tmp);
+        if (tree_install(w->store, tmp, t->dfd, diff_id, &t->res, NULL, &e) < 0) {
+            log_debug("layer %s: tree beside the blob not installed: %s", diff_id, e->msg);
+            kiln_error_free(&e);
+        }
+        free(tmp);
+    }
+    tee_free(t);
+}
+
 /* ---- callbacks ------------------------------------------------------------- */
 
 static int blob_sink(void *opaque, const void *data, size_t len, struct kiln_error **err)
@@ -129,6 +251,8 @@ static la_ssize_t tar_out(struct archive *a, void *opaque, const void *data, siz
         archive_set_error(a, EIO, "compressed stream failed");
         return -1;
     }
+    if (w->tee)
+        tee_write(w, data, len);
     return (la_ssize_t)len;
 }
 
@@ -166,7 +290,7 @@ int layer_writer_begin(struct store *s, const struct layer_write_opts *opts,
     if (opts)
         w->opts = *opts;
     else
-        w->opts = (struct layer_write_opts){COMPRESSION_GZIP, 0, -1};
+        w->opts = (struct layer_write_opts){.compression = COMPRESSION_GZIP, .clamp_mtime = -1};
     w->utf8 = newlocale(LC_ALL_MASK, "C.UTF-8", (locale_t)0);
     w->buf = xmalloc(READ_BUF_SIZE);
     if (store_blob_begin(s, &w->blob, err) < 0)
@@ -176,6 +300,8 @@ int layer_writer_begin(struct store *s, const struct layer_write_opts *opts,
         goto fail;
     sha256_init(&w->diff_hash);
     w->hash_live = true;
+    if (w->opts.tree)
+        w->tee = tee_start(s);
 
     w->ar = archive_write_new();
     int r = ARCHIVE_OK;
@@ -234,6 +360,8 @@ int layer_writer_finish(struct layer_writer *w, struct layer_result *ret, struct
     res.blob.media_type = xstrdup(compression_media_type(w->opts.compression));
     res.tar_size = w->tar_size;
     res.entries = w->entries;
+    if (w->tee)
+        tee_finish(w, res.diff_id);
     *ret = res;
     result = 0;
 out:
@@ -247,6 +375,7 @@ void layer_writer_abort(struct layer_writer *w)
         return;
     if (w->ar)
         archive_write_free(w->ar); /* after close: frees; else closes into a dead pipeline */
+    tee_free(w->tee);
     compressor_free(w->comp);
     store_blob_abort(w->blob);
     if (w->hash_live)

@@ -47,6 +47,63 @@ bool store_has_tree(struct store *s, const char *diff_id)
     return fstatat(s->root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+int tree_install(struct store *s, const char *tmp, int dfd, const char *diff_id,
+                 struct tar_extract_result *res, char **ret_path, struct kiln_error **err)
+{
+    _cleanup_free_ char *name = layer_tree_name(diff_id);
+    _cleanup_free_ char *rel = xasprintf("trees/%s", name);
+    _cleanup_free_ char *abs = xasprintf("%s/%s", s->root, rel);
+    int r = -1;
+    if (fchmod(dfd, 0755) < 0) {
+        r = kiln_error_set(err, errno, "layer: chmod '%s'", tmp);
+        goto fail;
+    }
+    /* One syncfs instead of an fsync per file: the tree must be whole on
+     * disk before its name says it exists. */
+    if (syncfs(dfd) < 0) {
+        r = kiln_error_set(err, errno, "layer: sync '%s'", tmp);
+        goto fail;
+    }
+    if (res->owners.len > 0) {
+        /* The side table goes first: a tree never exists without it.  It is
+         * written beside this extraction's directory (a unique name), then
+         * renamed. */
+        _cleanup_free_ char *otmp = xasprintf("%s.owners", tmp);
+        _cleanup_free_ char *orel = xasprintf("%s.owners", rel);
+        _cleanup_close_ int ofd =
+            open(otmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        int w = ofd < 0 ? -errno : fs_write_all(ofd, res->owners.buf, res->owners.len);
+        if (w == 0 && fsync(ofd) < 0)
+            w = -errno;
+        if (w == 0 && renameat(AT_FDCWD, otmp, s->root_fd, orel) < 0)
+            w = -errno;
+        if (w < 0) {
+            unlink(otmp);
+            r = kiln_error_set(err, -w, "layer: write '%s'", orel);
+            goto fail;
+        }
+    }
+    if (renameat2(AT_FDCWD, tmp, s->root_fd, rel, RENAME_NOREPLACE) < 0) {
+        if (errno == EEXIST || errno == ENOTEMPTY) {
+            /* Another build extracted it first: theirs is as good. */
+            log_debug("layer %s: extracted concurrently, keeping the other copy", diff_id);
+            fs_rm_rf(tmp);
+            if (ret_path)
+                *ret_path = TAKE_PTR(abs);
+            return 0;
+        }
+        r = kiln_error_set(err, errno, "layer: rename '%s' to '%s'", tmp, rel);
+        goto fail;
+    }
+    fs_fsync_dir_at(s->root_fd, "trees");
+    if (ret_path)
+        *ret_path = TAKE_PTR(abs);
+    return 0;
+fail:
+    fs_rm_rf(tmp);
+    return r;
+}
+
 int store_tree_ensure(struct store *s, const struct descriptor *layer, const char *diff_id,
                       char **ret_path, struct kiln_error **err)
 {
@@ -91,51 +148,9 @@ int store_tree_ensure(struct store *s, const struct descriptor *layer, const cha
     if (res.skipped)
         log_debug("layer %s: %llu device nodes or sockets skipped", layer->digest,
                   (unsigned long long)res.skipped);
-    if (fchmod(dfd, 0755) < 0) {
-        r = kiln_error_set(err, errno, "layer: chmod '%s'", tmp);
-        goto fail;
-    }
-    /* One syncfs instead of an fsync per file: the tree must be whole on
-     * disk before its name says it exists. */
-    if (syncfs(dfd) < 0) {
-        r = kiln_error_set(err, errno, "layer: sync '%s'", tmp);
-        goto fail;
-    }
-    if (res.owners.len > 0) {
-        /* The side table goes first: a tree never exists without it.  It is
-         * written beside this extraction's directory (a unique name), then
-         * renamed. */
-        _cleanup_free_ char *otmp = xasprintf("%s.owners", tmp);
-        _cleanup_free_ char *orel = xasprintf("%s.owners", rel);
-        _cleanup_close_ int ofd =
-            open(otmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        int w = ofd < 0 ? -errno : fs_write_all(ofd, res.owners.buf, res.owners.len);
-        if (w == 0 && fsync(ofd) < 0)
-            w = -errno;
-        if (w == 0 && renameat(AT_FDCWD, otmp, s->root_fd, orel) < 0)
-            w = -errno;
-        if (w < 0) {
-            unlink(otmp);
-            r = kiln_error_set(err, -w, "layer: write '%s'", orel);
-            goto fail;
-        }
-    }
-    if (renameat2(AT_FDCWD, tmp, s->root_fd, rel, RENAME_NOREPLACE) < 0) {
-        if (errno == EEXIST || errno == ENOTEMPTY) {
-            /* Another build extracted it first: theirs is as good. */
-            log_debug("layer %s: extracted concurrently, keeping the other copy", diff_id);
-            fs_rm_rf(tmp);
-            tar_extract_result_release(&res);
-            *ret_path = TAKE_PTR(abs);
-            return 0;
-        }
-        r = kiln_error_set(err, errno, "layer: rename '%s' to '%s'", tmp, rel);
-        goto fail;
-    }
-    fs_fsync_dir_at(s->root_fd, "trees");
+    r = tree_install(s, tmp, dfd, diff_id, &res, ret_path, err);
     tar_extract_result_release(&res);
-    *ret_path = TAKE_PTR(abs);
-    return 0;
+    return r;
 fail:
     tar_extract_result_release(&res);
     fs_rm_rf(tmp);

@@ -163,10 +163,13 @@ static void init_specs(void)
 #undef L
 }
 
+static bool reference_tree; /* write_reference extracts the tree beside the blob */
+
 static int write_reference(struct store *st, enum compression c, int64_t clamp,
                            struct layer_result *res)
 {
-    struct layer_write_opts o = {.compression = c, .level = 0, .clamp_mtime = clamp};
+    struct layer_write_opts o = {.compression = c, .level = 0, .clamp_mtime = clamp,
+                                 .tree = reference_tree};
     struct layer_writer *w = NULL;
     struct kiln_error *err = NULL;
     if (layer_writer_begin(st, &o, &w, &err) < 0)
@@ -617,6 +620,66 @@ TEST(extract_reference_layer)
     store_close(st);
 }
 
+/* Every entry of a tree with type, mode, owner as kiln sees it, size,
+ * mtime (not of whiteouts: they are made at extraction time), link target
+ * and xattrs, plus the side table, into a file. */
+static int describe_tree(const char *tree, const char *out)
+{
+    return sh("cd '%s' && { find . -mindepth 1 -printf '%%p %%y %%m %%U %%G %%s %%T@ %%l\\n' | "
+              "awk '$2 == \"c\" { $7 = \"-\" } 1' | sort; getfattr -R -h -d -m - --absolute-names . 2>/dev/null | grep -v '^$' | "
+              "sort; cat '%s.owners' 2>/dev/null | tr '\\0' '\\n'; } > '%s'",
+              tree, tree, out);
+}
+
+TEST(tree_beside_the_blob)
+{
+    /* The tree made while writing equals the tree extracted from the blob. */
+    struct store *a = new_store(), *b = new_store();
+    struct layer_result ra = {0}, rb = {0};
+    reference_tree = true;
+    CHECK(write_reference(a, COMPRESSION_GZIP, -1, &ra) == 0);
+    reference_tree = false;
+    CHECK(store_has_tree(a, ra.diff_id));
+    CHECK(write_reference(b, COMPRESSION_GZIP, -1, &rb) == 0);
+    CHECK(!store_has_tree(b, rb.diff_id));
+    CHECK_STR_EQ(ra.diff_id, rb.diff_id);
+    CHECK_STR_EQ(ra.blob.digest, rb.blob.digest);
+    char *ta = NULL, *tb = NULL;
+    struct kiln_error *err = NULL;
+    CHECK(store_tree_ensure(a, &ra.blob, ra.diff_id, &ta, &err) == 0);
+    CHECK(store_tree_ensure(b, &rb.blob, rb.diff_id, &tb, &err) == 0);
+    kiln_error_free(&err);
+    if (ta && tb) {
+        _cleanup_free_ char *da = xasprintf("%s/tree-a.txt", tmpdir);
+        _cleanup_free_ char *db = xasprintf("%s/tree-b.txt", tmpdir);
+        CHECK(describe_tree(ta, da) == 0);
+        CHECK(describe_tree(tb, db) == 0);
+        CHECK(sh("[ -s '%s' ] && diff '%s' '%s' >&2", da, da, db) == 0);
+    }
+    _cleanup_free_ char *tmp = xasprintf("%s/tmp", a->root);
+    CHECK(sh("[ -z \"$(ls -A '%s')\" ]", tmp) == 0);
+    /* an aborted writer leaves neither a tree nor a temporary directory */
+    struct layer_write_opts o = {.compression = COMPRESSION_ZSTD, .clamp_mtime = -1, .tree = true};
+    struct layer_writer *w = NULL;
+    CHECK(layer_writer_begin(a, &o, &w, &err) == 0);
+    if (w) {
+        struct layer_entry e = {.path = "x", .content_fd = -1};
+        e.st.st_mode = S_IFREG | 0644;
+        e.st.st_size = 3;
+        CHECK(layer_writer_add(w, &e, &err) == 0);
+        CHECK(layer_writer_write(w, "abc", 3, &err) == 0);
+        layer_writer_abort(w);
+    }
+    kiln_error_free(&err);
+    CHECK(sh("[ -z \"$(ls -A '%s')\" ]", tmp) == 0);
+    free(ta);
+    free(tb);
+    layer_result_free(&ra);
+    layer_result_free(&rb);
+    store_close(a);
+    store_close(b);
+}
+
 static void *ensure_thread(void *arg)
 {
     void **a = arg;
@@ -926,6 +989,8 @@ TEST(import_tarballs_all_compressions)
         if (!*first)
             memcpy(first, r.diff_id, DIGEST_STR_LEN);
         CHECK_STR_EQ(r.diff_id, first);
+        /* an imported base has its tree already */
+        CHECK(store_has_tree(st, r.diff_id));
         if (i == 0) {
             struct strbuf tar;
             CHECK(blob_tar(st, r.blob.digest, &tar) == 0);
@@ -1127,6 +1192,7 @@ int main(void)
     RUN(write_is_reproducible_and_well_formed);
     RUN(writer_refuses_bad_entries);
     RUN(extract_reference_layer);
+    RUN(tree_beside_the_blob);
     RUN(concurrent_extraction);
     RUN(hostile_layers_refused);
     RUN(private_xattrs_not_applied);
