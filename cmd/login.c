@@ -68,7 +68,7 @@ int cmd_login(int argc, char **argv)
                                              REGISTRY_LONGOPTS,
                                              CLI_GLOBAL_LONGOPTS,
                                              {NULL, 0, NULL, 0}};
-    struct registry_opts o = {0};
+    struct registry_opts o = {.tls_verify = REGISTRY_TLS_DEFAULT};
     const char *user_arg = NULL, *pass_arg = NULL;
     bool pass_stdin = false;
     int c;

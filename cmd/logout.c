@@ -26,7 +26,7 @@ int cmd_logout(int argc, char **argv)
                                              {"help", no_argument, NULL, 'h'},
                                              CLI_GLOBAL_LONGOPTS,
                                              {NULL, 0, NULL, 0}};
-    struct registry_opts o = {0};
+    struct registry_opts o = {.tls_verify = REGISTRY_TLS_DEFAULT};
     bool all = false;
     int c;
     optind = 1;

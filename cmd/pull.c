@@ -63,7 +63,7 @@ int cmd_pull(int argc, char **argv)
                                              REGISTRY_LONGOPTS,
                                              CLI_GLOBAL_LONGOPTS,
                                              {NULL, 0, NULL, 0}};
-    struct registry_opts o = {0};
+    struct registry_opts o = {.tls_verify = REGISTRY_TLS_DEFAULT};
     bool quiet = false;
     int c;
     optind = 1;

@@ -23,9 +23,9 @@ int registry_flag(const char *cmd, int c, const char *arg, struct registry_opts 
         return 1;
     case REGFLAG_TLS_VERIFY:
         if (!arg || strcmp(arg, "true") == 0 || strcmp(arg, "1") == 0) {
-            o->tls = REGISTRY_TLS_VERIFY;
+            o->tls_verify = REGISTRY_TLS_VERIFY;
         } else if (strcmp(arg, "false") == 0 || strcmp(arg, "0") == 0) {
-            o->tls = REGISTRY_TLS_SKIP_VERIFY;
+            o->tls_verify = REGISTRY_TLS_SKIP_VERIFY;
         } else {
             cli_usage_error(cmd, "--tls-verify wants true or false, not '%s'", arg);
             return -1;

@@ -653,6 +653,18 @@ int df_file_from_ast(const struct df_ast *ast, struct df_file **ret, struct kiln
     f->meta_args = pool_alloc(f->pool, (ast->n_instrs + 1) * sizeof(struct df_instruction *));
     size_t cap_stages = 0;
     struct df_stage *stages = NULL;
+    /* How many instructions each stage has, to size its array once. */
+    size_t n_from = 0;
+    for (size_t i = 0; i < ast->n_instrs; i++)
+        if (ast->instrs[i].kind == DF_FROM)
+            n_from++;
+    size_t *stage_len = pool_alloc(f->pool, (n_from + 1) * sizeof(size_t));
+    for (size_t i = 0, s = 0; i < ast->n_instrs; i++) {
+        if (ast->instrs[i].kind == DF_FROM)
+            s++;
+        else if (s > 0)
+            stage_len[s - 1]++;
+    }
 
     for (size_t i = 0; i < ast->n_instrs; i++) {
         struct conv c = {.ast = ast, .pool = f->pool, .node = &ast->instrs[i], .err = err};
@@ -666,7 +678,7 @@ int df_file_from_ast(const struct df_ast *ast, struct df_file **ret, struct kiln
             memset(st, 0, sizeof(*st));
             st->index = f->n_stages++;
             st->from = in;
-            st->cmds = pool_alloc(f->pool, (ast->n_instrs - i + 1) * sizeof(*st->cmds));
+            st->cmds = pool_alloc(f->pool, (stage_len[st->index] + 1) * sizeof(*st->cmds));
             continue;
         }
         if (f->n_stages == 0) {

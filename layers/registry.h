@@ -29,20 +29,21 @@
 #include "layers/store.h"
 #include "lib/error.h"
 
-/* TLS for a registry.  DEFAULT (what a zeroed struct gives): https with
- * verification, except for registries listed as insecure
- * (KILN_INSECURE_REGISTRIES, $XDG_CONFIG_HOME/kiln/registries.conf), which
- * get SKIP_VERIFY, and loopback ones (localhost, 127.0.0.0/8, ::1), which
- * fall back to plain http when TLS cannot start.  VERIFY: https, verified,
- * no fallback (--tls-verify=true).  SKIP_VERIFY: https without
- * verification, then plain http (--tls-verify=false). */
-enum registry_tls { REGISTRY_TLS_DEFAULT = 0, REGISTRY_TLS_VERIFY, REGISTRY_TLS_SKIP_VERIFY };
+/* TLS for a registry (the values of registry_opts.tls_verify).
+ * DEFAULT (-1): https with verification, except for registries listed as
+ * insecure (KILN_INSECURE_REGISTRIES, $XDG_CONFIG_HOME/kiln/registries.conf),
+ * which get SKIP_VERIFY, and loopback ones (localhost, 127.0.0.0/8, ::1),
+ * which fall back to plain http when TLS cannot start.  VERIFY (1): https,
+ * verified, no fallback (--tls-verify=true).  SKIP_VERIFY (0): https
+ * without verification, then plain http (--tls-verify=false).
+ * A zeroed registry_opts therefore skips verification: set tls_verify. */
+enum registry_tls { REGISTRY_TLS_SKIP_VERIFY = 0, REGISTRY_TLS_VERIFY = 1, REGISTRY_TLS_DEFAULT = -1 };
 
 struct registry_opts {
     const char *authfile;   /* NULL: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
                                ~/.docker/config.json */
     const char *creds;      /* "USER[:PASSWORD]" from --creds */
-    enum registry_tls tls;
+    int tls_verify;         /* enum registry_tls: -1 per-registry default, 1 verify, 0 off */
     const char *cert_dir;   /* CA certificates (*.crt) instead of certs.d */
     const char *platform;   /* "linux/amd64" or NULL for the build machine's */
     /* progress lines ("pulling sha256:abc... 12.3MB"); may be NULL */

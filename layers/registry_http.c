@@ -432,7 +432,7 @@ int reg_client_new(const char *registry, const char *repo, const char *user, con
     c->registry = xstrdup(registry);
     c->host = xstrdup(strcmp(registry, "docker.io") == 0 ? "registry-1.docker.io" : registry);
     c->opts = o;
-    enum registry_tls tls = o ? o->tls : REGISTRY_TLS_DEFAULT;
+    int tls = o ? o->tls_verify : REGISTRY_TLS_DEFAULT;
     c->insecure = tls == REGISTRY_TLS_SKIP_VERIFY ||
                   (tls == REGISTRY_TLS_DEFAULT && reg_registry_is_insecure(registry));
     c->loopback = tls == REGISTRY_TLS_DEFAULT && reg_registry_is_loopback(registry);

@@ -274,6 +274,18 @@ _Noreturn void child_main(struct run_plan *p)
     if (poll(&pf, 1, 0) > 0 && (pf.revents & (POLLHUP | POLLERR | POLLIN)))
         _exit(KILN_EXIT_RUN_FAILED);
 
+    /* The container can read /proc/1/cmdline: kiln's command line and
+     * environment (build args, tokens) must not be there. */
+    if (p->arg_end > p->arg_start) {
+        static const char name[] = "kiln-init";
+        size_t len = p->arg_end - p->arg_start;
+        memset((void *)p->arg_start, 0, len);
+        memcpy((void *)p->arg_start, name, len > sizeof(name) ? sizeof(name) - 1 : len - 1);
+    }
+    if (p->env_end > p->env_start)
+        memset((void *)p->env_start, 0, p->env_end - p->env_start);
+    prctl(PR_SET_NAME, "kiln-init", 0, 0, 0);
+
     /* A session of its own: the container has no controlling terminal. */
     setsid();
 
@@ -375,6 +387,10 @@ _Noreturn void child_main(struct run_plan *p)
         close(io.err);
     if (io.pty_slave >= 0)
         close(io.pty_slave);
+    /* A non-root USER with one id mapped: the payload starts with emulated
+     * ids (it really runs as the one mapped id, without capabilities). */
+    if (p->use_emu && (p->uid != 0 || p->gid != 0 || p->n_groups))
+        rootemu_seed(&p->emu, pid, p->uid, p->gid, (const uint32_t *)p->groups, p->n_groups);
     if (emu_socks[0] >= 0) {
         close(emu_socks[1]);
         /* The payload sends the listener just before exec; if it fails

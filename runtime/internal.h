@@ -78,8 +78,8 @@ enum plan_mount_kind { PM_BIND = 0, PM_TMPFS };
 
 struct plan_mount {
     enum plan_mount_kind kind;
-    const char *source; /* host path (binds) */
-    const char *target; /* relative to the rootfs */
+    char *source; /* host path (binds); owned */
+    char *target; /* relative to the rootfs; owned */
     bool readonly, recursive;
     char data[80]; /* tmpfs options */
 };
@@ -93,6 +93,8 @@ int user_resolve_db(const char *passwd, const char *group, const char *user,
 
 /* ---- the plan ----------------------------------------------------------------- */
 
+/* Every string the child uses is a copy owned by the plan: the init wipes
+ * kiln's argv and environ area, which the caller's strings may point into. */
 struct run_plan {
     const char *rootfs;
     char *const *argv;
@@ -121,6 +123,10 @@ struct run_plan {
     struct filter_prog *filter; /* NULL: none */
     bool use_emu;
     struct rootemu emu;
+
+    /* kiln's argv and environ strings (from /proc/self/stat), which the
+     * init wipes: its /proc/1/cmdline is readable by the container */
+    uintptr_t arg_start, arg_end, env_start, env_end;
 
     int sync_fd; /* the child's end */
     int stdin_fd, stdout_fd, stderr_fd; /* -1: /dev/null (stdin) or inherit */

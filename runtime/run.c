@@ -124,6 +124,27 @@ static int get_filter(const struct run_spec *spec, bool rootemu, struct filter_p
 
 /* ---- the plan ---------------------------------------------------------------- */
 
+/* Where kiln's argv and environ strings are (fields 48 to 51 of
+ * /proc/self/stat), read once. */
+static pthread_once_t g_area_once = PTHREAD_ONCE_INIT;
+static uintptr_t g_area[4];
+
+static void read_args_area(void)
+{
+    _cleanup_free_ char *buf = NULL;
+    if (fs_read_file_at(AT_FDCWD, "/proc/self/stat", 1 << 16, &buf, NULL) < 0)
+        return;
+    /* fields after the command name, which may hold spaces and ')' */
+    char *s = strrchr(buf, ')');
+    for (int field = 2; s && field < 48; field++)
+        s = strchr(s + 1, ' ');
+    unsigned long long v[4];
+    if (s && sscanf(s, " %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3]) == 4 && v[0] < v[1] &&
+        v[2] < v[3])
+        for (int i = 0; i < 4; i++)
+            g_area[i] = (uintptr_t)v[i];
+}
+
 static const char *env_get(char *const *env, const char *key)
 {
     size_t n = strlen(key);
@@ -160,8 +181,8 @@ static int add_mounts(struct run_plan *p, const struct run_spec *spec, int rootf
         }
         struct plan_mount *m = &p->mounts[p->n_mounts++];
         m->kind = PM_BIND;
-        m->source = files[i].source;
-        m->target = files[i].target;
+        m->source = xstrdup(files[i].source);
+        m->target = xstrdup(files[i].target);
         m->readonly = true;
     }
     for (size_t i = 0; i < spec->n_mounts; i++) {
@@ -170,7 +191,7 @@ static int add_mounts(struct run_plan *p, const struct run_spec *spec, int rootf
             return kiln_error_set(err, 0, "mount target '%s' is not an absolute path",
                                   rm->target ? rm->target : "");
         struct plan_mount *m = &p->mounts[p->n_mounts++];
-        m->target = strip_slashes(rm->target);
+        m->target = xstrdup(strip_slashes(rm->target));
         m->readonly = rm->readonly;
         bool dir = true;
         if (rm->type == RUN_MOUNT_BIND) {
@@ -180,7 +201,7 @@ static int add_mounts(struct run_plan *p, const struct run_spec *spec, int rootf
                                       rm->source ? rm->source : "");
             dir = S_ISDIR(st.st_mode);
             m->kind = PM_BIND;
-            m->source = rm->source;
+            m->source = xstrdup(rm->source);
             m->recursive = true;
         } else {
             m->kind = PM_TMPFS;
@@ -372,7 +393,8 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
     _cleanup_close_ int rootfd = -1;
     _cleanup_close_ int sync_parent = -1;
     _cleanup_close_ int pidfd = -1;
-    _cleanup_strv_ char **env_default = NULL;
+    _cleanup_strv_ char **argv_copy = NULL, **env_copy = NULL;
+    _cleanup_free_ char *rootfs_copy = NULL, *cwd_copy = NULL, *hostname_copy = NULL;
     struct termios saved_tio;
     bool tio_saved = false;
     struct relay rl = {.master = -1, .in = -1, .out = -1};
@@ -396,14 +418,19 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
     if (add_mounts(&p, spec, rootfd, &stubs, err) < 0)
         goto fail_setup;
 
-    p.rootfs = spec->rootfs;
-    p.argv = spec->argv;
-    if (!spec->env)
-        env_default = runtime_env_defaults(NULL, "/", spec->hostname, spec->tty);
-    p.envp = spec->env ? spec->env : env_default;
+    /* copies: the child wipes kiln's argv/environ area (see run_plan) */
+    rootfs_copy = xstrdup(spec->rootfs);
+    argv_copy = strv_copy(spec->argv);
+    env_copy = spec->env ? strv_copy(spec->env)
+                         : runtime_env_defaults(NULL, "/", spec->hostname, spec->tty);
+    cwd_copy = xstrdup(spec->cwd ? spec->cwd : "/");
+    hostname_copy = xstrdup(spec->hostname && *spec->hostname ? spec->hostname : "kiln");
+    p.rootfs = rootfs_copy;
+    p.argv = argv_copy;
+    p.envp = env_copy;
     p.path_env = env_get(p.envp, "PATH");
-    p.cwd = spec->cwd ? spec->cwd : "/";
-    p.hostname = spec->hostname && *spec->hostname ? spec->hostname : "kiln";
+    p.cwd = cwd_copy;
+    p.hostname = hostname_copy;
     p.uid = spec->uid;
     p.gid = spec->gid;
     p.groups = spec->groups;
@@ -413,6 +440,11 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
     p.tty = spec->tty;
     p.cap_keep = caps_docker_default();
     p.cap_last = caps_last_cap();
+    pthread_once(&g_area_once, read_args_area);
+    p.arg_start = g_area[0];
+    p.arg_end = g_area[1];
+    p.env_start = g_area[2];
+    p.env_end = g_area[3];
     p.ulimits = spec->ulimits;
     p.n_ulimits = spec->n_ulimits;
     p.stdin_fd = spec->stdin_fd;
@@ -512,6 +544,10 @@ out:
     if (p.sync_fd >= 0)
         close(p.sync_fd);
     stubs_remove(&stubs);
+    for (size_t i = 0; i < p.n_mounts; i++) {
+        free(p.mounts[i].source);
+        free(p.mounts[i].target);
+    }
     free(p.mounts);
     if (filter_owned)
         filter_prog_free(p.filter);

@@ -23,11 +23,12 @@ struct userns_info {
     enum userns_mode mode; /* the mode in effect (never AUTO) */
     uid_t host_uid;        /* the caller's ids outside */
     gid_t host_gid;
-    uint32_t uid_count;    /* ids mapped: 1 in single mode, 1 + range length in range mode */
+    uint32_t uid_count;    /* ids mapped: 1 in single mode, 1 + range length in range
+                            * mode, the whole namespace's for root */
     uint32_t gid_count;
     bool entered;
-    char *why;             /* why this mode was chosen, for `kiln info` (allocated in
-                            * what userns_probe/userns_enter return: free it) */
+    char *why;             /* why this mode was chosen, for `kiln info` and the build
+                            * log; a copy in what probe/enter return: free it */
 };
 
 const char *userns_mode_name(enum userns_mode m);
@@ -71,14 +72,14 @@ struct run_spec {
     const char *cwd;     /* inside the container; created when missing */
     uid_t uid;           /* container ids, already resolved */
     gid_t gid;
-    const gid_t *groups; /* supplementary groups */
+    const gid_t *groups; /* supplementary groups (run_user) */
     size_t n_groups;
-    const char *hostname;
+    const char *hostname;    /* NULL: "kiln" */
     enum run_network network;
     const struct run_mount *mounts;
     size_t n_mounts;
-    const char *hosts_file;  /* host file bound over /etc/hosts (NULL: none) */
-    const char *resolv_file; /* host file bound over /etc/resolv.conf */
+    const char *hosts_file;  /* host file bound read-only over /etc/hosts (NULL: none) */
+    const char *resolv_file; /* host file bound read-only over /etc/resolv.conf */
     enum seccomp_mode seccomp;
     const char *seccomp_profile; /* Docker profile JSON path, for SECCOMP_PROFILE */
     uint64_t shm_size;           /* /dev/shm size in bytes; 0 = 64 MiB */
@@ -87,7 +88,9 @@ struct run_spec {
     int stdin_fd;  /* -1: /dev/null */
     int stdout_fd; /* -1: inherit */
     int stderr_fd; /* -1: inherit */
-    bool tty;      /* allocate a pty for the process */
+    bool tty;      /* a pty for the process: stdin_fd is relayed to it (raw mode
+                    * when a terminal), its output to stdout_fd; window size
+                    * follows SIGWINCH */
     /* Ownership the root emulation (single-ID mode) could not store in a
      * user.kiln.owner xattr (symlinks, fifos, sockets, device nodes, file
      * systems without user xattrs) is appended to this host file (created
@@ -96,9 +99,10 @@ struct run_spec {
      *     UID:GID PATH\n
      *
      * PATH is absolute inside the container; a backslash in it is written
-     * as two backslashes, a newline as "\n".  A later line for the same path wins.
-     * Only changes to files on the rootfs mount itself are recorded (never
-     * /proc, /dev, tmpfs or bind mounts). */
+     * as two backslashes, a newline as "\n".  A later line for the same
+     * path wins.  Only changes to files on the rootfs mount itself are
+     * recorded (never /proc, /dev, tmpfs or bind mounts).  A path renamed
+     * after its chown keeps its old name here. */
     const char *owner_log;
 };
 
@@ -108,13 +112,21 @@ struct run_spec {
  * and their parent directories get their timestamps back.  In single-ID
  * mode the seccomp root emulation is active whatever spec->seccomp says:
  * chown-family calls succeed and record the ownership asked for in the
- * user.kiln.owner xattr (layers/layer.h) or in spec->owner_log;
- * set*id/setgroups calls and mknod of device nodes succeed without effect
- * (0/0 character devices, i.e. whiteouts, are really created).
+ * user.kiln.owner xattr (layers/layer.h) or in spec->owner_log; mknod of
+ * device nodes succeeds without effect (0/0 character devices, i.e.
+ * whiteouts, are really created).
  *
- * *ret_status is the exit code, or 128+N when the process died of signal N.  Fails (returns -1) only when the
- * container could not be set up or the command could not be started
- * (err->status then 125, 126 or 127). */
+ * *ret_status is the exit code, or 128+N when the process died of signal N.
+ * Fails (returns -1) only when the container could not be set up or the
+ * command could not be started (err->status then 125, 126 or 127), or on
+ * SIGINT/SIGTERM/SIGHUP (err->status 128+N, see runtime_interrupted).
+ *
+ * Single-ID mode also emulates credentials: set*id/setgroups change a
+ * per-process record that get*id/getgroups report (apt's _apt sandbox, su),
+ * and a non-root spec->uid starts with it; the kernel still sees the one
+ * mapped id, without capabilities for a non-root USER.
+ *
+ * Safe to call from several threads at once. */
 int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error **err);
 
 /* ---- USER and environment --------------------------------------------- */

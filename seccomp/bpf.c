@@ -92,7 +92,8 @@ int filter_export(scmp_filter_ctx ctx, const struct sock_filter *prefix, size_t 
     p->len = (unsigned short)n;
     for (size_t i = 0; i < n; i++) {
         const struct sock_filter *f = &p->insns[i];
-        if (f->code == (BPF_RET | BPF_K) && (f->k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
+        if (f->code == (BPF_RET | BPF_K) &&
+            (f->k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
             p->notify = true;
     }
     *ret = p;
@@ -169,7 +170,8 @@ int filter_personality_prefix(struct sock_filter **ret, size_t *ret_len, struct 
         size_t jeq_arch = bb_emit(&b, BPF_JMP | BPF_JEQ | BPF_K, tab[i].arch, 0, 0);
         bb_emit(&b, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
         for (size_t j = 0; j < tab[i].n; j++)
-            fix_check[n_fix_check++] = bb_emit(&b, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)tab[i].nrs[j], 0, 0);
+            fix_check[n_fix_check++] =
+                bb_emit(&b, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)tab[i].nrs[j], 0, 0);
         fix_end[n_fix_end++] = bb_emit(&b, BPF_JMP | BPF_JA, 0, 0, 0);
         /* arch mismatch: skip this block; the accumulator still holds the
          * arch for the next block's jeq. */
@@ -185,7 +187,8 @@ int filter_personality_prefix(struct sock_filter **ret, size_t *ret_len, struct 
     size_t tests[ARRAY_SIZE(personality_allowed)];
     for (size_t i = 0; i < ARRAY_SIZE(personality_allowed); i++)
         tests[i] = bb_emit(&b, BPF_JMP | BPF_JEQ | BPF_K, personality_allowed[i], 0, 0);
-    size_t deny = bb_emit(&b, BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA), 0, 0);
+    size_t deny =
+        bb_emit(&b, BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA), 0, 0);
     size_t allow = bb_emit(&b, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
     size_t end = b.n;
 

@@ -97,7 +97,7 @@ int filter_add_default(scmp_filter_ctx ctx, struct kiln_error **err)
     if (rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, err) < 0)
         return -1;
 
-    struct scmp_arg_cmp vsock = SCMP_A0(SCMP_CMP_EQ, AF_VSOCK);
+    struct scmp_arg_cmp vsock = SCMP_CMP(0, SCMP_CMP_EQ, AF_VSOCK, 0);
     if (rule_add(ctx, eperm, "socket", 1, &vsock, err) < 0)
         return -1;
     return 0;

@@ -7,8 +7,10 @@
  * - the chown family goes to the supervisor (SECCOMP_RET_USER_NOTIF,
  *   rootemu_notify.c), which records the ownership asked for, so that it
  *   reaches the layer;
- * - setuid/setgid/setre*id/setres*id/setfs*id/setgroups (and their 32-bit
- *   x86/arm variants) return 0 without effect;
+ * - setuid/setgid/setre*id/setres*id/setfs*id/setgroups and the matching
+ *   get*id/getgroups (and their 32-bit x86/arm variants) go to the
+ *   supervisor too, which keeps emulated credentials per process: a process
+ *   that drops privileges sees the ids it asked for (apt checks);
  * - mknod/mknodat of a block device, or of a character device other than
  *   0/0, return 0 without creating anything.  0/0 character devices are
  *   overlay whiteouts, which the kernel lets an unprivileged user create:
@@ -23,11 +25,14 @@ static const char *const notify_calls[] = {
     "chown", "fchown", "lchown", "fchownat", "chown32", "fchown32", "lchown32", NULL,
 };
 
-static const char *const fake_calls[] = {
-    "setuid",    "setuid32",    "setgid",    "setgid32",    "setreuid",  "setreuid32",
-    "setregid",  "setregid32",  "setresuid", "setresuid32", "setresgid", "setresgid32",
-    "setfsuid",  "setfsuid32",  "setfsgid",  "setfsgid32",  "setgroups", "setgroups32",
-    NULL,
+/* credentials: emulated by the supervisor too */
+static const char *const cred_calls[] = {
+    "setuid",      "setuid32",    "setgid",      "setgid32",    "setreuid",    "setreuid32",
+    "setregid",    "setregid32",  "setresuid",   "setresuid32", "setresgid",   "setresgid32",
+    "setfsuid",    "setfsuid32",  "setfsgid",    "setfsgid32",  "setgroups",   "setgroups32",
+    "getuid",      "getuid32",    "geteuid",     "geteuid32",   "getgid",      "getgid32",
+    "getegid",     "getegid32",   "getresuid",   "getresuid32", "getresgid",   "getresgid32",
+    "getgroups",   "getgroups32", NULL,
 };
 
 bool filter_is_rootemu_syscall(const char *name)
@@ -35,8 +40,8 @@ bool filter_is_rootemu_syscall(const char *name)
     for (size_t i = 0; notify_calls[i]; i++)
         if (strcmp(name, notify_calls[i]) == 0)
             return true;
-    for (size_t i = 0; fake_calls[i]; i++)
-        if (strcmp(name, fake_calls[i]) == 0)
+    for (size_t i = 0; cred_calls[i]; i++)
+        if (strcmp(name, cred_calls[i]) == 0)
             return true;
     return strcmp(name, "mknod") == 0 || strcmp(name, "mknodat") == 0;
 }
@@ -58,8 +63,8 @@ int filter_add_rootemu(scmp_filter_ctx ctx, struct kiln_error **err)
     for (size_t i = 0; notify_calls[i]; i++)
         if (add(ctx, SCMP_ACT_NOTIFY, notify_calls[i], 0, NULL, err) < 0)
             return -1;
-    for (size_t i = 0; fake_calls[i]; i++)
-        if (add(ctx, SCMP_ACT_ERRNO(0), fake_calls[i], 0, NULL, err) < 0)
+    for (size_t i = 0; cred_calls[i]; i++)
+        if (add(ctx, SCMP_ACT_NOTIFY, cred_calls[i], 0, NULL, err) < 0)
             return -1;
 
     /* mknod(path, mode, dev) and mknodat(dirfd, path, mode, dev) */
@@ -73,7 +78,7 @@ int filter_add_rootemu(scmp_filter_ctx ctx, struct kiln_error **err)
             return -1;
         struct scmp_arg_cmp chr[2] = {
             SCMP_CMP(mk[i].mode_arg, SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR),
-            SCMP_CMP(mk[i].dev_arg, SCMP_CMP_NE, 0),
+            SCMP_CMP(mk[i].dev_arg, SCMP_CMP_NE, 0, 0),
         };
         if (add(ctx, SCMP_ACT_ERRNO(0), mk[i].name, 2, chr, err) < 0)
             return -1;

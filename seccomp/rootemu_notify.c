@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <linux/openat2.h>
 #include <seccomp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -55,7 +56,27 @@ int rootemu_prepare(struct rootemu *e, struct kiln_error **err)
         add_call(e, arches[i], "lchown32", EMU_LCHOWN, false);
         add_call(e, arches[i], "fchown32", EMU_FCHOWN, false);
         add_call(e, arches[i], "fchownat", EMU_FCHOWNAT, false);
+        static const struct {
+            const char *name;
+            uint8_t op;
+        } cred[] = {
+            {"setuid", EMU_SETUID},       {"setgid", EMU_SETGID},
+            {"setreuid", EMU_SETREUID},   {"setregid", EMU_SETREGID},
+            {"setresuid", EMU_SETRESUID}, {"setresgid", EMU_SETRESGID},
+            {"setfsuid", EMU_SETFSUID},   {"setfsgid", EMU_SETFSGID},
+            {"setgroups", EMU_SETGROUPS}, {"getuid", EMU_GETUID},
+            {"geteuid", EMU_GETEUID},     {"getgid", EMU_GETGID},
+            {"getegid", EMU_GETEGID},     {"getresuid", EMU_GETRESUID},
+            {"getresgid", EMU_GETRESGID}, {"getgroups", EMU_GETGROUPS},
+        };
+        for (size_t j = 0; j < sizeof(cred) / sizeof(cred[0]); j++) {
+            char name32[32];
+            snprintf(name32, sizeof(name32), "%s32", cred[j].name);
+            add_call(e, arches[i], cred[j].name, cred[j].op, legacy16);
+            add_call(e, arches[i], name32, cred[j].op, false);
+        }
     }
+    e->creds = xcalloc(EMU_MAX_PROCS, sizeof(*e->creds));
 
     struct seccomp_notif_sizes sizes;
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0)
@@ -72,6 +93,8 @@ void rootemu_release(struct rootemu *e)
 {
     free(e->req);
     free(e->resp);
+    free(e->creds);
+    e->creds = NULL;
     e->req = NULL;
     e->resp = NULL;
 }
@@ -176,7 +199,24 @@ static int read_string(int procfd, pid_t pid, uint64_t addr, char *buf, size_t s
     return r;
 }
 
-static int read_capeff(int procfd, pid_t pid, uint64_t *ret)
+struct proc_info {
+    int32_t tgid, ppid;
+    uint64_t capeff;
+};
+
+static bool field_u32(const char *buf, const char *key, uint32_t *ret)
+{
+    const char *s = strstr(buf, key);
+    if (!s)
+        return false;
+    s += strlen(key);
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return safe_parse_u32(s, NULL, ret);
+}
+
+/* Tgid, PPid and CapEff from /proc/PID/status. */
+static int read_status(int procfd, pid_t pid, struct proc_info *ret)
 {
     char p[64], buf[4096];
     struct sbuf b;
@@ -190,6 +230,11 @@ static int read_capeff(int procfd, pid_t pid, uint64_t *ret)
         len += (size_t)n;
     close(fd);
     buf[len] = '\0';
+    uint32_t tgid, ppid;
+    if (!field_u32(buf, "\nTgid:", &tgid) || !field_u32(buf, "\nPPid:", &ppid))
+        return -EINVAL;
+    ret->tgid = (int32_t)tgid;
+    ret->ppid = (int32_t)ppid;
     const char *s = strstr(buf, "\nCapEff:");
     if (!s)
         return -EINVAL;
@@ -205,7 +250,350 @@ static int read_capeff(int procfd, pid_t pid, uint64_t *ret)
             return -EINVAL;
         v = v << 4 | (uint64_t)d;
     }
+    ret->capeff = v;
+    return 0;
+}
+
+/* The start time (field 22 of /proc/PID/stat): with the pid, it names a
+ * process for good. */
+static int read_start(int procfd, pid_t pid, uint64_t *ret)
+{
+    char p[64], buf[1024];
+    struct sbuf b;
+    proc_path(&b, p, sizeof(p), pid, "/stat", -1);
+    int fd = openat(procfd, p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -EINVAL;
+    buf[n] = '\0';
+    char *s = strrchr(buf, ')');
+    if (!s)
+        return -EINVAL;
+    /* after ") " come fields 3, 4, ...: skip to field 22 */
+    for (int field = 3; field < 22; field++) {
+        s = strchr(s + 1, ' ');
+        if (!s)
+            return -EINVAL;
+    }
+    uint64_t v = 0;
+    for (s++; *s >= '0' && *s <= '9'; s++)
+        v = v * 10 + (uint64_t)(*s - '0');
     *ret = v;
+    return 0;
+}
+
+static int write_mem(int procfd, pid_t pid, uint64_t addr, const void *data, size_t len)
+{
+    char p[64];
+    struct sbuf b;
+    proc_path(&b, p, sizeof(p), pid, "/mem", -1);
+    int fd = openat(procfd, p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = pwrite(fd, data, len, (off_t)addr);
+    close(fd);
+    return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static int read_mem(int procfd, pid_t pid, uint64_t addr, void *data, size_t len)
+{
+    char p[64];
+    struct sbuf b;
+    proc_path(&b, p, sizeof(p), pid, "/mem", -1);
+    int fd = openat(procfd, p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = pread(fd, data, len, (off_t)addr);
+    close(fd);
+    return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+/* ---- emulated credentials ----------------------------------------------------- */
+
+enum { R = 0, E = 1, S = 2, FS = 3 };
+#define KEEP ((uint32_t)-1)
+
+static struct emu_creds *creds_find(struct rootemu *e, int32_t tgid, uint64_t start)
+{
+    for (size_t i = 0; i < e->n_creds; i++)
+        if (e->creds[i].tgid == tgid && e->creds[i].start == start)
+            return &e->creds[i];
+    return NULL;
+}
+
+/* Forgets processes that are gone. */
+static void creds_gc(struct rootemu *e)
+{
+    for (size_t i = 0; i < e->n_creds;) {
+        uint64_t start;
+        if (read_start(e->procfd, e->creds[i].tgid, &start) < 0 || start != e->creds[i].start)
+            e->creds[i] = e->creds[--e->n_creds];
+        else
+            i++;
+    }
+}
+
+static struct emu_creds *creds_new(struct rootemu *e, int32_t tgid, uint64_t start)
+{
+    if (e->n_creds == EMU_MAX_PROCS)
+        creds_gc(e);
+    if (e->n_creds == EMU_MAX_PROCS)
+        return NULL;
+    struct emu_creds *c = &e->creds[e->n_creds++];
+    memset(c, 0, sizeof(*c));
+    c->tgid = tgid;
+    c->start = start;
+    return c;
+}
+
+/* The emulated credentials of a process: its own record, else a copy of
+ * its nearest ancestor's (what it inherited at fork), else root's when
+ * create (the first set*id of a process), else NULL (the kernel's view
+ * is right). */
+static struct emu_creds *creds_of(struct rootemu *e, const struct proc_info *pi, bool create)
+{
+    uint64_t start;
+    if (read_start(e->procfd, pi->tgid, &start) < 0)
+        return NULL;
+    struct emu_creds *c = creds_find(e, pi->tgid, start);
+    if (c)
+        return c;
+    struct emu_creds *anc = NULL;
+    int32_t p = pi->ppid;
+    for (int depth = 0; p > 0 && depth < 64 && e->n_creds && !anc; depth++) {
+        uint64_t pstart;
+        struct proc_info ppi;
+        if (read_start(e->procfd, p, &pstart) < 0)
+            break;
+        anc = creds_find(e, p, pstart);
+        if (anc || read_status(e->procfd, p, &ppi) < 0)
+            break;
+        p = ppi.ppid;
+    }
+    if (!anc && !create)
+        return NULL;
+    size_t anc_index = anc ? (size_t)(anc - e->creds) : 0;
+    c = creds_new(e, pi->tgid, start);
+    if (c && anc) {
+        /* creds_new may have compacted the table */
+        anc = anc_index < e->n_creds ? &e->creds[anc_index] : NULL;
+        if (anc && anc != c) {
+            memcpy(c->uid, anc->uid, sizeof(c->uid));
+            memcpy(c->gid, anc->gid, sizeof(c->gid));
+            c->n_groups = anc->n_groups;
+            memcpy(c->groups, anc->groups, sizeof(c->groups));
+        }
+    }
+    return c;
+}
+
+/* Privileged in the emulated sense: effective uid 0 and the capability. */
+static bool emu_capable(const struct emu_creds *c, const struct proc_info *pi, int cap)
+{
+    return (!c || c->uid[E] == 0) && ((pi->capeff >> cap) & 1);
+}
+
+static bool one_of(uint32_t v, const uint32_t *ids)
+{
+    return v == ids[R] || v == ids[E] || v == ids[S];
+}
+
+/* The kernel's rules for set*uid/set*gid (kernel/sys.c) on ids[4]. */
+static int apply_set(uint8_t op, uint32_t *ids, bool priv, const uint64_t *a, bool ids16,
+                     uint64_t *ret_val)
+{
+    uint32_t x = (uint32_t)a[0], y = (uint32_t)a[1], z = (uint32_t)a[2];
+    if (ids16) {
+        x = (x & 0xffff) == 0xffff ? KEEP : (x & 0xffff);
+        y = (y & 0xffff) == 0xffff ? KEEP : (y & 0xffff);
+        z = (z & 0xffff) == 0xffff ? KEEP : (z & 0xffff);
+    }
+    *ret_val = 0;
+    switch (op) {
+    case EMU_SETUID:
+    case EMU_SETGID:
+        if (x == KEEP)
+            return EINVAL;
+        if (priv) {
+            ids[R] = ids[E] = ids[S] = ids[FS] = x;
+        } else if (x == ids[R] || x == ids[S]) {
+            ids[E] = ids[FS] = x;
+        } else {
+            return EPERM;
+        }
+        return 0;
+    case EMU_SETREUID:
+    case EMU_SETREGID: {
+        uint32_t old_r = ids[R];
+        if (!priv) {
+            if (x != KEEP && x != ids[R] && x != ids[E])
+                return EPERM;
+            if (y != KEEP && !one_of(y, ids))
+                return EPERM;
+        }
+        if (x != KEEP)
+            ids[R] = x;
+        if (y != KEEP)
+            ids[E] = y;
+        if (x != KEEP || (y != KEEP && y != old_r))
+            ids[S] = ids[E];
+        ids[FS] = ids[E];
+        return 0;
+    }
+    case EMU_SETRESUID:
+    case EMU_SETRESGID:
+        if (!priv && ((x != KEEP && !one_of(x, ids)) || (y != KEEP && !one_of(y, ids)) ||
+                      (z != KEEP && !one_of(z, ids))))
+            return EPERM;
+        if (x != KEEP)
+            ids[R] = x;
+        if (y != KEEP)
+            ids[E] = y;
+        if (z != KEEP)
+            ids[S] = z;
+        ids[FS] = ids[E];
+        return 0;
+    case EMU_SETFSUID:
+    case EMU_SETFSGID:
+        *ret_val = ids[FS];
+        if (x != KEEP && (priv || one_of(x, ids) || x == ids[FS]))
+            ids[FS] = x;
+        return 0;
+    }
+    return ENOSYS;
+}
+
+static uint32_t id16(uint32_t v, bool ids16)
+{
+    return ids16 && v > 0xffff ? 65534 : v;
+}
+
+/* Answers a credential call: 0 with *ret_val, a positive errno, or -1 to
+ * let the kernel run the call (no emulated record applies). */
+static int handle_creds(struct rootemu *e, const struct rootemu_call *call,
+                        const struct seccomp_data *d, uint64_t *ret_val)
+{
+    uint8_t op = call->op;
+    bool set = op <= EMU_SETGROUPS;
+    if (!set && e->n_creds == 0)
+        return -1; /* nobody changed ids: the kernel's answer is right */
+    pid_t pid = proc_pid(e, (pid_t)e->req->pid);
+    struct proc_info pi;
+    if (pid <= 0 || read_status(e->procfd, pid, &pi) < 0)
+        return -1;
+    struct emu_creds *c = creds_of(e, &pi, set);
+    if (!c)
+        return set ? EAGAIN : -1;
+    bool is_uid = op == EMU_SETUID || op == EMU_SETREUID || op == EMU_SETRESUID ||
+                  op == EMU_SETFSUID;
+    *ret_val = 0;
+    switch (op) {
+    case EMU_SETUID:
+    case EMU_SETREUID:
+    case EMU_SETRESUID:
+    case EMU_SETFSUID:
+    case EMU_SETGID:
+    case EMU_SETREGID:
+    case EMU_SETRESGID:
+    case EMU_SETFSGID: {
+        bool priv = emu_capable(c, &pi, is_uid ? CAP_SETUID : CAP_SETGID);
+        const uint64_t args[3] = {d->args[0], d->args[1], d->args[2]};
+        return apply_set(op, is_uid ? c->uid : c->gid, priv, args, call->ids16, ret_val);
+    }
+    case EMU_SETGROUPS: {
+        if (!emu_capable(c, &pi, CAP_SETGID))
+            return EPERM;
+        uint64_t n = d->args[0];
+        if (n > 65536)
+            return EINVAL;
+        size_t keep = n < EMU_MAX_GROUPS ? (size_t)n : EMU_MAX_GROUPS;
+        if (call->ids16) {
+            uint16_t g[EMU_MAX_GROUPS];
+            if (keep && read_mem(e->procfd, pid, d->args[1], g, keep * 2) < 0)
+                return EFAULT;
+            for (size_t i = 0; i < keep; i++)
+                c->groups[i] = g[i];
+        } else if (keep && read_mem(e->procfd, pid, d->args[1], c->groups, keep * 4) < 0) {
+            return EFAULT;
+        }
+        c->n_groups = (uint32_t)keep;
+        return 0;
+    }
+    case EMU_GETUID:
+        *ret_val = id16(c->uid[R], call->ids16);
+        return 0;
+    case EMU_GETEUID:
+        *ret_val = id16(c->uid[E], call->ids16);
+        return 0;
+    case EMU_GETGID:
+        *ret_val = id16(c->gid[R], call->ids16);
+        return 0;
+    case EMU_GETEGID:
+        *ret_val = id16(c->gid[E], call->ids16);
+        return 0;
+    case EMU_GETRESUID:
+    case EMU_GETRESGID: {
+        const uint32_t *ids = op == EMU_GETRESUID ? c->uid : c->gid;
+        for (int i = 0; i < 3; i++) {
+            int r;
+            if (call->ids16) {
+                uint16_t v = (uint16_t)id16(ids[i], true);
+                r = write_mem(e->procfd, pid, d->args[i], &v, sizeof(v));
+            } else {
+                r = write_mem(e->procfd, pid, d->args[i], &ids[i], sizeof(ids[i]));
+            }
+            if (r < 0)
+                return EFAULT;
+        }
+        return 0;
+    }
+    case EMU_GETGROUPS: {
+        int64_t size = (int32_t)d->args[0];
+        if (size < 0)
+            return EINVAL;
+        *ret_val = c->n_groups;
+        if (size == 0)
+            return 0;
+        if ((uint64_t)size < c->n_groups)
+            return EINVAL;
+        if (call->ids16) {
+            uint16_t g[EMU_MAX_GROUPS];
+            for (size_t i = 0; i < c->n_groups; i++)
+                g[i] = (uint16_t)id16(c->groups[i], true);
+            if (c->n_groups && write_mem(e->procfd, pid, d->args[1], g, c->n_groups * 2) < 0)
+                return EFAULT;
+        } else if (c->n_groups &&
+                   write_mem(e->procfd, pid, d->args[1], c->groups, c->n_groups * 4) < 0) {
+            return EFAULT;
+        }
+        return 0;
+    }
+    }
+    return -1;
+}
+
+int rootemu_seed(struct rootemu *e, pid_t pid, uint32_t uid, uint32_t gid, const uint32_t *groups,
+                 size_t n_groups)
+{
+    pid_t p = proc_pid(e, pid);
+    uint64_t start;
+    if (p <= 0 || read_start(e->procfd, p, &start) < 0)
+        return -ESRCH;
+    struct emu_creds *c = creds_find(e, p, start);
+    if (!c)
+        c = creds_new(e, p, start);
+    if (!c)
+        return -ENOSPC;
+    for (int i = 0; i < 4; i++) {
+        c->uid[i] = uid;
+        c->gid[i] = gid;
+    }
+    c->n_groups = n_groups < EMU_MAX_GROUPS ? (uint32_t)n_groups : EMU_MAX_GROUPS;
+    for (size_t i = 0; i < c->n_groups; i++)
+        c->groups[i] = groups[i];
     return 0;
 }
 
@@ -371,8 +759,9 @@ static int handle_chown(struct rootemu *e, const struct chown_args *a)
     int fd = open_target(e, pid, a, path);
     if (fd < 0)
         return -fd;
-    uint64_t capeff = 0;
-    bool have_caps = read_capeff(e->procfd, pid, &capeff) == 0;
+    struct proc_info pi;
+    bool have_caps = read_status(e->procfd, pid, &pi) == 0;
+    bool may_chown = have_caps && emu_capable(creds_of(e, &pi, false), &pi, CAP_CHOWN);
 
     /* Everything read from the caller is now in hand: if it died and its
      * pid was reused meanwhile, the notification is no longer valid. */
@@ -396,7 +785,7 @@ static int handle_chown(struct rootemu *e, const struct chown_args *a)
 
     /* Without CAP_CHOWN only a no-op is allowed, as for a real chown. */
     bool changes = want_uid != cur_uid || want_gid != cur_gid;
-    if (changes && have_caps && !(capeff & (1ull << CAP_CHOWN))) {
+    if (changes && have_caps && !may_chown) {
         result = EPERM;
         goto out;
     }
@@ -456,6 +845,17 @@ int rootemu_serve(struct rootemu *e)
         /* not ours: let the kernel run it */
         e->resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     } else {
+        if (c->op >= EMU_SETUID) {
+            uint64_t val = 0;
+            int r = handle_creds(e, c, d, &val);
+            if (r < 0) {
+                e->resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+            } else {
+                e->resp->error = -r;
+                e->resp->val = r ? 0 : (int64_t)val;
+            }
+            goto send;
+        }
         struct chown_args a = {.op = c->op, .dirfd = AT_FDCWD};
         switch (c->op) {
         case EMU_CHOWN:

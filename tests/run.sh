@@ -194,6 +194,12 @@ stage() {
         fi
         cp "$build/kiln" "$tmp/bin/kiln"
         cp -r "$top/tests/integration" "$tmp/tests/integration"
+        # support files the bats files load (registry scripts, ...)
+        local d
+        for d in "$top"/tests/*/; do
+            case ${d%/} in */unit | */fuzz | */bench | */integration) continue ;; esac
+            cp -r "${d%/}" "$tmp/tests/"
+        done
         local f
         for f in "${bats_files[@]}"; do
             [ -f "$f" ] || { echo "run.sh: no such test file: $f" >&2; return 1; }

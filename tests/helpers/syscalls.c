@@ -6,9 +6,13 @@
  *
  * Usage: syscalls [NAME...]   (no NAME: all of them)
  *        syscalls chown chown|lchown|fchown|fchownat|fchownat-empty PATH UID GID
- *            (ids may be -1; prints "chown ERRNO") */
+ *            (ids may be -1; prints "chown ERRNO")
+ *        syscalls drop UID GID
+ *            drops privileges as apt does and prints what the process then
+ *            sees, and whether it can get root back */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -190,9 +194,41 @@ static int do_chown(const char *how, const char *path, long uid, long gid)
     return r < 0 ? errno : 0;
 }
 
+static void drop(uid_t uid, gid_t gid)
+{
+    gid_t g[1] = {gid};
+    int r1 = setgroups(1, g), r2 = setresgid(gid, gid, gid), r3 = setresuid(uid, uid, uid);
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+    getresuid(&ru, &eu, &su);
+    getresgid(&rg, &eg, &sg);
+    gid_t list[8];
+    int n = getgroups(8, list);
+    printf("drop %d %d %d uid=%u,%u,%u,%u,%u gid=%u,%u,%u,%u,%u groups=%d:%u\n", r1, r2, r3,
+           (unsigned)getuid(), (unsigned)geteuid(), (unsigned)ru, (unsigned)eu, (unsigned)su,
+           (unsigned)getgid(), (unsigned)getegid(), (unsigned)rg, (unsigned)eg, (unsigned)sg, n,
+           n > 0 ? (unsigned)list[0] : 0);
+    int back_u = setuid(0) < 0 ? errno : 0;
+    int back_eu = seteuid(0) < 0 ? errno : 0;
+    int back_g = setgid(0) < 0 ? errno : 0;
+    printf("regain %d %d %d\n", back_u, back_eu, back_g);
+    /* a child inherits the dropped ids */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        printf("child uid=%u gid=%u\n", (unsigned)getuid(), (unsigned)getgid());
+        exit(0);
+    }
+    waitpid(pid, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 4 && strcmp(argv[1], "drop") == 0) {
+        drop((uid_t)atol(argv[2]), (gid_t)atol(argv[3]));
+        return 0;
+    }
     if (argc == 6 && strcmp(argv[1], "chown") == 0) {
         printf("chown %d\n", do_chown(argv[2], argv[3], atol(argv[4]), atol(argv[5])));
         return 0;

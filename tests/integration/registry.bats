@@ -28,7 +28,7 @@ teardown() {
 }
 
 @test "push, then pull into an empty store: the same manifest, config and layers" {
-    dg=$($OCI image "$STORE" app:1 --file etc/a=1 --random-layer 200000)
+    dg=$($OCI image "$STORE" app:1 --file etc/a=1 --extra-layers 5 --random-layer 200000)
     run --separate-stderr kin push app:1 "$REG/t1/app:1"
     [ "$status" -eq 0 ] || reg_fail "$stderr"
     [ "$output" = "$dg" ] || reg_fail "push printed '$output', want $dg"
@@ -42,7 +42,7 @@ teardown() {
     for b in "$other"/blobs/sha256/*; do
         cmp "$b" "$STORE/blobs/sha256/$(basename "$b")"
     done
-    [ "$(blob_count "$other")" -eq 4 ]
+    [ "$(blob_count "$other")" -eq 9 ]
     # nothing left behind in tmp/
     [ -z "$(ls -A "$other/tmp")" ]
     run kin --store "$other" images

@@ -232,7 +232,7 @@ TEST(registry_roundtrip)
     char *ref = xasprintf("127.0.0.1:%d/cache/app:buildcache", registry_port);
     struct cache_spec spec = {.type = "registry", .ref = ref};
     char **all = key_list(0, N_KEYS);
-    struct registry_opts o = {0};
+    struct registry_opts o = {.tls_verify = REGISTRY_TLS_DEFAULT};
     struct kiln_error *err = NULL;
     CHECK(cache_remote_export(a, &spec, all, &o, &err) == 0);
     if (err)
