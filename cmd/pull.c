@@ -9,6 +9,7 @@
 #include "cmd/registry_flags.h"
 #include "layers/image.h"
 #include "layers/registry.h"
+#include "layers/transport.h"
 #include "layers/store.h"
 
 static void usage(FILE *f)
@@ -26,33 +27,24 @@ static void usage(FILE *f)
                "  -h, --help                this help\n");
 }
 
-/* Transports other than docker:// (oci:, oci-archive:, docker-archive:).
- * Returns 1 when ref named one of them and it was imported, 0 when ref is
- * a docker reference, -1 on failure.  They are implemented by
- * layers/transport.h; until that is part of the build they are reported as
- * unavailable.  Wiring it in replaces the body with:
- *
- *     struct transport_ref tr;
- *     if (transport_parse(ref, &tr, err) < 0)
- *         return -1;
- *     int r = tr.kind == TRANSPORT_DOCKER ? 0
- *             : transport_import(s, &tr, ret, err) < 0 ? -1 : 1;
- *     transport_ref_free(&tr);
- *     return r;
- */
+/* Transports other than docker:// (oci:, oci-archive:, docker-archive:),
+ * through layers/transport.h.  Returns 1 when ref named one of them and it
+ * was imported, 0 when ref is a docker reference, -1 on failure. */
 static int pull_other_transport(struct store *s, const char *ref, struct descriptor *ret,
                                 struct kiln_error **err)
 {
-    (void)s;
-    (void)ret;
     static const char *const prefixes[] = {"oci:", "oci-archive:", "docker-archive:"};
+    bool other = false;
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-        if (strncmp(ref, prefixes[i], strlen(prefixes[i])) == 0) {
-            kiln_error_set(err, 0, "pull '%s': the '%.*s' transport is not available yet", ref,
-                           (int)strlen(prefixes[i]) - 1, prefixes[i]);
-            return -1;
-        }
-    return 0;
+        other |= strncmp(ref, prefixes[i], strlen(prefixes[i])) == 0;
+    if (!other)
+        return 0;
+    struct transport_ref tr;
+    if (transport_parse(ref, &tr, err) < 0)
+        return -1;
+    int r = transport_import(s, &tr, ret, err) < 0 ? -1 : 1;
+    transport_ref_free(&tr);
+    return r;
 }
 
 int cmd_pull(int argc, char **argv)

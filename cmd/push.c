@@ -10,6 +10,7 @@
 #include "layers/image.h"
 #include "layers/refs.h"
 #include "layers/registry.h"
+#include "layers/transport.h"
 #include "layers/store.h"
 #include "lib/fsutil.h"
 #include "lib/xalloc.h"
@@ -28,33 +29,26 @@ static void usage(FILE *f)
                "  -h, --help                this help\n");
 }
 
-/* Destinations other than docker:// (oci:, oci-archive:, docker-archive:)
- * belong to layers/transport.h; until that is part of the build they are
- * reported as unavailable.  Returns 1 when dest named one of them and the
+/* Destinations other than docker:// (oci:, oci-archive:, docker-archive:),
+ * through layers/transport.h.  Returns 1 when dest named one of them and the
  * image was written there, 0 when dest is a docker reference, -1 on
- * failure.  Wiring it in replaces the body with:
- *
- *     struct transport_ref tr;
- *     if (transport_parse(dest, &tr, err) < 0)
- *         return -1;
- *     char *const names[] = {(char *)name, NULL};
- *     int r = tr.kind == TRANSPORT_DOCKER ? 0
- *             : transport_export(s, d, names, 1, &tr, err) < 0 ? -1 : 1;
- *     transport_ref_free(&tr);
- *     return r;
- */
+ * failure. */
 static int push_other_transport(struct store *s, const struct descriptor *d, const char *name,
                                 const char *dest, struct kiln_error **err)
 {
-    (void)s;
-    (void)d;
-    (void)name;
     static const char *const prefixes[] = {"oci:", "oci-archive:", "docker-archive:"};
+    bool other = false;
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-        if (strncmp(dest, prefixes[i], strlen(prefixes[i])) == 0)
-            return kiln_error_set(err, 0, "push to '%s': the '%.*s' transport is not available yet",
-                                  dest, (int)strlen(prefixes[i]) - 1, prefixes[i]);
-    return 0;
+        other |= strncmp(dest, prefixes[i], strlen(prefixes[i])) == 0;
+    if (!other)
+        return 0;
+    struct transport_ref tr;
+    if (transport_parse(dest, &tr, err) < 0)
+        return -1;
+    char *const names[] = {(char *)name, NULL};
+    int r = transport_export(s, d, names, 1, &tr, err) < 0 ? -1 : 1;
+    transport_ref_free(&tr);
+    return r;
 }
 
 int cmd_push(int argc, char **argv)

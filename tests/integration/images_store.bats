@@ -404,3 +404,60 @@ make_dangling() {
     run "$KILN" images -q
     [ "$status" -eq 0 ]
 }
+
+# ---- pull / push with local transports ---------------------------------------------
+
+@test "pull: oci:, oci-archive: and docker-archive: sources, named as skopeo names them" {
+    run "$KILN" pull "oci:$FX/layout:app"
+    [ "$status" -eq 0 ]
+    # a bare tag names the image after the directory
+    "$KILN" inspect layout:app >/dev/null
+    run "$KILN" pull "oci-archive:$FX/app.tar"
+    [ "$status" -eq 0 ]
+    "$KILN" inspect app:1 >/dev/null
+    run "$KILN" pull "docker-archive:$FX/base.tar:base:1"
+    [ "$status" -eq 0 ]
+    "$KILN" inspect base:1 >/dev/null
+    [ "$(inspect_jq layout:app '.[0].Id')" = "$(inspect_jq app:1 '.[0].Id')" ]
+    run "$KILN" pull "oci:$FX/layout"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"holds 2 images"* ]]
+    run "$KILN" pull "oci:$FX/layout:@0"
+    [ "$status" -eq 0 ]
+    run "$KILN" pull "docker-archive:$FX/base.tar:other:9"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"no image named 'other:9'"* ]]
+    run "$KILN" pull "oci:$BATS_TEST_TMPDIR/missing:x"
+    [ "$status" -eq 1 ]
+    run "$KILN" pull "dir:$BATS_TEST_TMPDIR"
+    [ "$status" -eq 1 ]
+}
+
+@test "push: into an OCI layout (added to, tags replaced) and archives" {
+    load_fixtures
+    m=$(inspect_jq app:1 '.[0].Descriptor.digest')
+    L=$BATS_TEST_TMPDIR/out
+    run "$KILN" push app:1 "oci:$L:v1"
+    [ "$status" -eq 0 ]
+    run "$KILN" push base:1 "oci:$L:v2"
+    [ "$status" -eq 0 ]
+    run "$KILN" push base:1 "oci:$L:v1"
+    [ "$status" -eq 0 ]
+    jq -e '.manifests | length == 2' "$L/index.json"
+    [ "$(skopeo inspect "oci:$L:v1" | jq -r .Digest)" = "$(inspect_jq base:1 '.[0].Descriptor.digest')" ]
+    umoci ls --layout "$L" | sort | tr '\n' ' ' | grep -qx 'v1 v2 '
+    run "$KILN" push app:1 "docker-archive:$BATS_TEST_TMPDIR/d.tar:team/app:3"
+    [ "$status" -eq 0 ]
+    tar -xOf "$BATS_TEST_TMPDIR/d.tar" manifest.json | jq -e '.[0].RepoTags == ["docker.io/team/app:3"]'
+    run "$KILN" push app:1 "oci-archive:$BATS_TEST_TMPDIR/o.tar:app:1"
+    [ "$(skopeo inspect "oci-archive:$BATS_TEST_TMPDIR/o.tar:app:1" | jq -r .Digest)" = "$m" ]
+    # and back
+    export KILN_ROOT=$BATS_TEST_TMPDIR/back
+    run "$KILN" pull "oci:$L:v2"
+    [ "$status" -eq 0 ]
+    run "$KILN" pull "docker-archive:$BATS_TEST_TMPDIR/d.tar"
+    [ "$(inspect_jq team/app:3 '.[0].Descriptor.digest')" = "$m" ]
+    run "$KILN" system check
+    [ "$status" -eq 0 ]
+    export KILN_ROOT=$BATS_TEST_TMPDIR/store
+}
