@@ -120,8 +120,7 @@ int cli_enter_namespaces(struct kiln_error **err)
         return kiln_error_set_status(err, KILN_EXIT_USAGE, 0,
                                      "--userns: expected auto, range or single, got '%s'",
                                      g_opts.userns);
-    struct userns_info info;
-    if (userns_enter(mode, &info, err) < 0)
+    if (userns_enter(mode, NULL, err) < 0)
         return -1;
     runtime_install_signal_handlers();
     return 0;
