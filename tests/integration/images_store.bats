@@ -461,3 +461,50 @@ make_dangling() {
     [ "$status" -eq 0 ]
     export KILN_ROOT=$BATS_TEST_TMPDIR/store
 }
+
+# ---- layer trees that kiln itself extracted -------------------------------------------
+
+@test "rmi and prune remove the layer trees kiln run extracted, subordinate owners included" {
+    # a root file system with a read-only directory owned by uid 1, as a
+    # package manager leaves them
+    python3 - "$BATS_TEST_TMPDIR/rootfs.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w") as t:
+    def add(name, kind, mode, data=b"", uid=0, link=None):
+        i = tarfile.TarInfo(name)
+        i.type, i.mode, i.uid, i.gid = kind, mode, uid, uid
+        if link:
+            i.linkname = link
+        i.size = len(data)
+        t.addfile(i, io.BytesIO(data) if data else None)
+    add("bin", tarfile.DIRTYPE, 0o755)
+    add("bin/busybox", tarfile.REGTYPE, 0o755, open("/bin/busybox", "rb").read())
+    add("bin/sh", tarfile.SYMTYPE, 0o777, link="busybox")
+    add("locked", tarfile.DIRTYPE, 0o500, uid=1)
+    add("locked/inner", tarfile.DIRTYPE, 0o500, uid=1)
+    add("locked/inner/f", tarfile.REGTYPE, 0o400, b"secret\n", uid=1)
+PY
+    run "$KILN" import "$BATS_TEST_TMPDIR/rootfs.tar" locked:1
+    [ "$status" -eq 0 ]
+    run "$KILN" run --rm locked:1 /bin/sh -c 'echo ran'
+    [ "$status" -eq 0 ]
+    [[ "$output" == *ran* ]]
+    n=$(find "$KILN_ROOT/trees" -mindepth 1 -maxdepth 1 -type d | wc -l)
+    [ "$n" -ge 1 ]
+    run "$KILN" system df --format '{{.Type}} {{.Size}}'
+    [[ "${lines[0]}" =~ ^Images\ [0-9.]+MB$ ]]
+    run "$KILN" rmi locked:1
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"Deleted: sha256:"* ]]
+    run find "$KILN_ROOT/trees" -mindepth 1 -maxdepth 1
+    [ -z "$output" ]
+    run find "$KILN_ROOT/tmp" -name 'gc-*'
+    [ -z "$output" ]
+    # the same through image prune -a
+    "$KILN" import -q "$BATS_TEST_TMPDIR/rootfs.tar" locked:2 >/dev/null
+    "$KILN" run --rm locked:2 /bin/sh -c true
+    run "$KILN" image prune -a -f
+    [ "$status" -eq 0 ]
+    run find "$KILN_ROOT/trees" -mindepth 1 -maxdepth 1
+    [ -z "$output" ]
+}
