@@ -16,7 +16,8 @@
  *  3. Reachable, and kept: every index.json entry's manifest, config and
  *     layers (for an image index, the child manifests present in the store
  *     and theirs), the layer blob of every cache record, and trees/<hex>
- *     whose diff_id is a layer of a kept image or record.  Everything else in
+ *     (also "<hex>-single" and their "*.owners" tables, layers/tree.c) whose
+ *     diff_id is a layer of a kept image or record.  Everything else in
  *     blobs/sha256/ and trees/ is removed; entries of tmp/ older than an hour
  *     too (tmp/gc.lock excepted).  mounts/ is only emptied by builder prune.
  *  4. Trees and mounts are renamed into tmp/ before they are deleted, so a
@@ -57,8 +58,9 @@ void gc_end(struct gc_session *g);
 
 /* What a sweep or a prune removed. */
 struct gc_item {
-    char *kind; /* "blob", "tree", "tmp", "record", "mount", "image", "untagged" */
-    char *name; /* digest, diff_id, key, mount id, tmp name, image name */
+    char *kind; /* "blob", "tree", "tree-owners", "tmp", "record", "mount", "filehash",
+                   "image", "untagged" */
+    char *name; /* digest, trees/ entry, key, mount id, tmp name, image name */
     uint64_t bytes;
 };
 
