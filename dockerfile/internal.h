@@ -2,6 +2,7 @@
 #ifndef KILN_DOCKERFILE_INTERNAL_H
 #define KILN_DOCKERFILE_INTERNAL_H
 
+#include "dockerfile/unicode.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,7 +33,11 @@ char **pool_strv(struct df_pool *pool, char *const *v);
 /* Decodes one rune at s (n > 0 bytes available): Go's utf8.DecodeRune
  * (invalid, overlong, surrogate or truncated sequences give RUNE_ERROR with
  * width 1). */
-uint32_t utf8_decode(const char *s, size_t n, size_t *ret_width);
+/* One UTF-8 sequence, Go's rules (unicode.c does the decoding). */
+static inline uint32_t utf8_decode(const char *s, size_t n, size_t *ret_width)
+{
+    return uni_decode(s, n, ret_width);
+}
 /* Appends the UTF-8 encoding of r. */
 void utf8_encode(struct strbuf *sb, uint32_t r);
 /* Go's unicode.IsSpace. */

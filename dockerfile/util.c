@@ -70,49 +70,6 @@ char **pool_strv(struct df_pool *pool, char *const *v)
     return out;
 }
 
-/* ---- UTF-8 ---------------------------------------------------------------- */
-
-uint32_t utf8_decode(const char *str, size_t n, size_t *ret_width)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    unsigned char c = s[0];
-    *ret_width = 1;
-    if (c < 0x80)
-        return c;
-    size_t need;
-    uint32_t r;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1;
-        r = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2;
-        r = c & 0x0F;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3;
-        r = c & 0x07;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return RUNE_ERROR;
-    }
-    if (n < need + 1)
-        return RUNE_ERROR;
-    for (size_t i = 1; i <= need; i++) {
-        unsigned char b = s[i];
-        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
-            return RUNE_ERROR;
-        r = (r << 6) | (b & 0x3F);
-    }
-    *ret_width = need + 1;
-    return r;
-}
 
 void utf8_encode(struct strbuf *sb, uint32_t r)
 {
