@@ -215,6 +215,8 @@ stage() {
     # The examples, where a bats file finds them in a checkout
     # ($BATS_TEST_DIRNAME/../../examples).
     [ ! -d "$top/examples" ] || cp -r "$top/examples" "$tmp/examples"
+    # The benchmark, for bench.bats's smoke run ($BATS_TEST_DIRNAME/../../bench).
+    [ ! -d "$top/bench" ] || cp -r "$top/bench" "$tmp/bench"
     chmod -R a+rX "$tmp"
 }
 
