@@ -129,45 +129,73 @@ char *idmap_find_helper(const char *name)
 /* ---- the helper ----------------------------------------------------------------- */
 
 struct helper_result {
-    int uid_done;  /* newuidmap succeeded */
+    int uid_done;  /* a map was written (newuidmap or newgidmap succeeded) */
     int ok;        /* both succeeded */
     char msg[1024];
 };
 
-/* Runs argv with stderr captured; returns the wait status or -errno. */
-static int run_capture(char *const *argv, char *out, size_t out_size)
+/* A helper started with its stdout and stderr going to a pipe. */
+struct spawned {
+    pid_t pid;
+    int out_fd;
+    int err; /* -errno when it could not be started */
+};
+
+static void spawn_capture(char *const *argv, struct spawned *sp)
 {
+    sp->pid = -1;
+    sp->out_fd = -1;
+    sp->err = 0;
     int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return -errno;
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        sp->err = -errno;
+        return;
+    }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
     posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-    pid_t pid;
-    int r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    int r = posix_spawn(&sp->pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     close(pipefd[1]);
     if (r != 0) {
         close(pipefd[0]);
-        return -r;
+        sp->pid = -1;
+        sp->err = -r;
+        return;
     }
+    sp->out_fd = pipefd[0];
+}
+
+/* Collects a spawned helper's output and wait status (or -errno). */
+static int wait_capture(struct spawned *sp, char *out, size_t out_size)
+{
+    out[0] = '\0';
+    if (sp->err < 0)
+        return sp->err;
     size_t len = 0;
     ssize_t n;
     char sink[256];
-    while ((n = read(pipefd[0], len + 1 < out_size ? out + len : sink,
-                     len + 1 < out_size ? out_size - 1 - len : sizeof(sink))) > 0)
-        if (len + 1 < out_size)
+    while ((n = read(sp->out_fd, len + 1 < out_size ? out + len : sink,
+                     len + 1 < out_size ? out_size - 1 - len : sizeof(sink))) > 0 ||
+           (n < 0 && errno == EINTR))
+        if (n > 0 && len + 1 < out_size)
             len += (size_t)n;
     out[len] = '\0';
     while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
         out[--len] = '\0';
-    close(pipefd[0]);
+    close(sp->out_fd);
+    sp->out_fd = -1;
     int status;
-    while (waitpid(pid, &status, 0) < 0)
+    while (waitpid(sp->pid, &status, 0) < 0)
         if (errno != EINTR)
             return -errno;
     return status;
+}
+
+static bool exited_ok(int status)
+{
+    return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 static char **map_argv(const char *helper, pid_t target, uint32_t own,
@@ -266,18 +294,23 @@ int idmap_helper_start(const struct idmap_helper_opts *o, struct idmap_helper *h
             }
             fs_write_all(result[1], &res, sizeof(res));
         } else if (n == 1) {
-            char out[512];
-            int st = run_capture(uargv, out, sizeof(out));
-            if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-                res.uid_done = 1;
-                st = run_capture(gargv, out, sizeof(out));
-                if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-                    res.ok = 1;
-                else
-                    describe(&res, o->newgidmap, st, out);
-            } else {
-                describe(&res, o->newuidmap, st, out);
-            }
+            /* Both helpers at once: they write different files of the same
+             * process (a millisecond or two each, for every command). */
+            struct spawned us, gs;
+            spawn_capture(uargv, &us);
+            spawn_capture(gargv, &gs);
+            char uout[512], gout[512];
+            int ust = wait_capture(&us, uout, sizeof(uout));
+            int gst = wait_capture(&gs, gout, sizeof(gout));
+            /* uid_done: some map was written, so single-ID maps can no
+             * longer be (the caller then fails instead of falling back) */
+            res.uid_done = exited_ok(ust) || exited_ok(gst);
+            if (!exited_ok(ust))
+                describe(&res, o->newuidmap, ust, uout);
+            else if (!exited_ok(gst))
+                describe(&res, o->newgidmap, gst, gout);
+            else
+                res.ok = 1;
             fs_write_all(result[1], &res, sizeof(res));
         }
         _exit(0);

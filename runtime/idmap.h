@@ -52,8 +52,9 @@ struct idmap_helper_opts {
 
 int idmap_helper_start(const struct idmap_helper_opts *o, struct idmap_helper *h,
                        struct kiln_error **err);
-/* Tells the helper to map the caller (now in its new namespace) and waits.
- * *ret_uid_done says whether the uid map was written (for a fallback). */
+/* Tells the helper to map the caller (now in its new namespace) and waits;
+ * newuidmap and newgidmap run side by side.  *ret_uid_done says whether a
+ * map was written (then falling back to single-ID maps is impossible). */
 int idmap_helper_run(struct idmap_helper *h, bool *ret_uid_done, struct kiln_error **err);
 void idmap_helper_abort(struct idmap_helper *h);
 
