@@ -129,6 +129,7 @@ declare -A BASE_REF=([busybox]=busybox:latest [debian]=debian:bookworm)
 needed_bases() {
     local s
     for s in $scens; do
+        # shellcheck disable=SC1090
         (BASE='' && . "$SCEN_DIR/$s/scenario.conf" && echo "$BASE")
     done | sort -u
 }
@@ -161,7 +162,7 @@ setup_bases() {
 
 # Contexts are made once by the scenario's gen.sh, again when it changes.
 ctx_dir() {
-    local name=$1 gen=$SCEN_DIR/$1/gen.sh dir=$WORK/ctx/$1 key
+    local gen=$SCEN_DIR/$1/gen.sh dir=$WORK/ctx/$1 key
     [ -f "$gen" ] || die "scenario $1 has no gen.sh"
     key=$(sha256sum <"$gen" | cut -c1-16)
     if [ ! -f "$dir.key" ] || [ "$(cat "$dir.key")" != "$key" ]; then
