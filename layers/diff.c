@@ -42,9 +42,14 @@
  * with overlayfs and the copy driver.
  *
  * Owners: a regular file or directory carries user.kiln.owner when its owner
- * could not be set; a symlink or special file cannot, so when M's entry has
- * the same raw owner as L's entry at the same path it takes L's effective
- * owner (from the tree's side table). */
+ * could not be set; a symlink or special file cannot, so the runtime logs
+ * what a RUN asked for it in the rootfs's owner log, and failing that, when
+ * M's entry has the same raw owner as L's entry at the same path, it takes
+ * L's effective owner (from the tree's side table).  In single-ID mode a
+ * regular file with neither record, owned by the one mapped id, that
+ * replaced a regular file of L takes that file's owner: tools that rewrite
+ * a file (useradd on /etc/shadow, sed -i, dpkg) make a new one, chown it to
+ * the ids stat showed them (the mapped id) and rename it over the old. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,11 +58,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "layers/driver.h"
 #include "layers/layer_internal.h"
 #include "lib/cleanup.h"
+#include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -101,6 +108,8 @@ struct diff {
     size_t nlayers;
     bool copy; /* M is a plain tree */
     bool fuse; /* fuse-overlayfs upper conventions (".wh." files) */
+    bool single; /* only one id is mapped (single-ID mode) */
+    struct owner_table *run_owners; /* the RUN's owner log */
     struct pending *stack;
     size_t depth, cap;
     uint8_t *buf1, *buf2;
@@ -322,17 +331,84 @@ static void lower_owner(struct diff *d, size_t layer, const char *path, struct f
 }
 
 /* um's owner when it has no user.kiln.owner: see the top of this file. */
-static void upper_owner(struct file_meta *um, const struct file_meta *lm)
+static void upper_owner(struct diff *d, const char *path, struct file_meta *um,
+                        const struct file_meta *lm)
 {
-    if (um->owner_from_xattr || !lm)
+    if (um->owner_from_xattr)
+        return;
+    uid_t u;
+    gid_t g;
+    if (owner_table_lookup(d->run_owners, path, &u, &g) == 0) {
+        um->uid = u;
+        um->gid = g;
+        return;
+    }
+    if (!lm)
         return;
     mode_t t = um->st.st_mode & S_IFMT;
-    if (t == S_IFREG || t == S_IFDIR)
+    if (t == S_IFDIR)
         return;
+    if (t == S_IFREG) {
+        if (d->single && S_ISREG(lm->st.st_mode) && um->st.st_uid == 0 && um->st.st_gid == 0) {
+            um->uid = lm->uid;
+            um->gid = lm->gid;
+        }
+        return;
+    }
     if (um->st.st_uid == lm->st.st_uid && um->st.st_gid == lm->st.st_gid) {
         um->uid = lm->uid;
         um->gid = lm->gid;
     }
+}
+
+/* The owner log (runtime.h, run_spec.owner_log): "UID:GID /PATH\n" lines,
+ * a backslash in PATH written "\\" and a newline "\n". */
+static int load_run_owners(const char *log, struct owner_table **ret, struct kiln_error **err)
+{
+    *ret = NULL;
+    if (!log)
+        return 0;
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    int r = fs_read_file_at(AT_FDCWD, log, (size_t)1 << 30, &buf, &len);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return kiln_error_set(err, -r, "diff: read the owner log '%s'", log);
+    struct strbuf recs = STRBUF_INIT;
+    struct strbuf path = STRBUF_INIT;
+    strbuf_init(&recs);
+    strbuf_init(&path);
+    for (size_t off = 0; off < len;) {
+        const char *line = buf + off;
+        const char *nl = memchr(line, '\n', len - off);
+        size_t ll = nl ? (size_t)(nl - line) : len - off;
+        off += ll + 1;
+        const char *sp = memchr(line, ' ', ll);
+        uid_t u;
+        gid_t g;
+        if (!sp || owner_parse(line, (size_t)(sp - line), &u, &g) < 0 || sp[1] != '/') {
+            log_debug("diff: owner log: bad line ignored");
+            continue;
+        }
+        strbuf_reset(&path);
+        for (const char *c = sp + 1; c < line + ll; c++) {
+            if (*c == '\\' && c + 1 < line + ll) {
+                c++;
+                strbuf_addc(&path, *c == 'n' ? '\n' : *c);
+            } else {
+                strbuf_addc(&path, *c);
+            }
+        }
+        /* relative, as the diff names entries */
+        const char *rel = path.buf;
+        while (*rel == '/')
+            rel++;
+        if (*rel && !memchr(path.buf, '\0', path.len))
+            owner_record_add(&recs, rel, u, g);
+    }
+    strbuf_release(&path);
+    return owner_table_from_records(&recs, ret, err);
 }
 
 static int same_content(struct diff *d, int ufd, const char *uname, int lfd, const char *lname,
@@ -468,7 +544,7 @@ static int child_meta(struct diff *d, struct child *c, int ufd, const struct ldi
         r = meta_read_at(ufd, c->name, -1, &c->um);
         if (r < 0)
             return kiln_error_set(err, -r, "diff: read '%s'", path);
-        upper_owner(&c->um, c->lm_ok ? &c->lm : NULL);
+        upper_owner(d, path, &c->um, c->lm_ok ? &c->lm : NULL);
         /* A directory that is below keeps the mtime it has there. */
         if (c->lm_ok && S_ISDIR(c->um.st.st_mode) && S_ISDIR(c->lm.st.st_mode))
             c->um.st.st_mtim = c->lm.st.st_mtim;
@@ -635,8 +711,12 @@ static void raise_fd_limit(void)
 int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts *opts,
                 struct layer_result *ret, struct kiln_error **err)
 {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     raise_fd_limit();
-    struct diff d = {.copy = r->driver == DRIVER_COPY, .fuse = r->driver == DRIVER_FUSE_OVERLAYFS};
+    struct diff d = {.copy = r->driver == DRIVER_COPY,
+                     .fuse = r->driver == DRIVER_FUSE_OVERLAYFS,
+                     .single = layers_single_id()};
     const char *top = d.copy ? r->merged : r->upper;
     if (!top)
         return kiln_error_set(err, EINVAL, "diff: rootfs has no upper directory");
@@ -651,6 +731,8 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
     _cleanup_close_ int ufd = open(top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (ufd < 0)
         return kiln_error_set(err, errno, "diff: open '%s'", top);
+    if (load_run_owners(r->owner_log, &d.run_owners, err) < 0)
+        return -1;
     d.nlayers = strv_len(r->lowers);
     d.layers = xcalloc(d.nlayers ? d.nlayers : 1, sizeof(*d.layers));
     for (size_t i = 0; i < d.nlayers; i++)
@@ -685,6 +767,11 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
         goto out;
     }
     ret_code = layer_writer_finish(d.w, ret, err);
+    if (ret_code == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        log_debug("diff: %llu entries in %.2f ms", (unsigned long long)ret->entries,
+                  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    }
 out:
     ldir_free(&root);
     for (size_t i = 0; i < d.nlayers; i++) {
@@ -693,6 +780,7 @@ out:
         owner_table_free(d.layers[i].owners);
     }
     free(d.layers);
+    owner_table_free(d.run_owners);
     free(d.stack);
     free(d.buf1);
     free(d.buf2);

@@ -88,7 +88,19 @@ struct owner_table {
     size_t n;
 };
 
+/* By path, then in the order the records were written (their addresses in
+ * the table's data): qsort is not stable, and the last record of a path
+ * must win. */
 static int owner_rec_cmp(const void *a, const void *b)
+{
+    const struct owner_rec *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    if (c)
+        return c;
+    return x->path < y->path ? -1 : x->path > y->path;
+}
+
+static int owner_rec_path_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct owner_rec *)a)->path, ((const struct owner_rec *)b)->path);
 }
@@ -98,6 +110,9 @@ void owner_record_add(struct strbuf *sb, const char *path, uid_t uid, gid_t gid)
     strbuf_addf(sb, "%u:%u %s", (unsigned)uid, (unsigned)gid, path);
     strbuf_addc(sb, '\0');
 }
+
+static int owner_table_index(struct owner_table *t, size_t len, const char *path,
+                             struct owner_table **ret, struct kiln_error **err);
 
 int owner_table_load(const char *path, struct owner_table **ret, struct kiln_error **err)
 {
@@ -112,6 +127,21 @@ int owner_table_load(const char *path, struct owner_table **ret, struct kiln_err
         free(t);
         return kiln_error_set(err, -r, "read owner table '%s'", path);
     }
+    return owner_table_index(t, len, path, ret, err);
+}
+
+int owner_table_from_records(struct strbuf *records, struct owner_table **ret,
+                             struct kiln_error **err)
+{
+    struct owner_table *t = xcalloc(1, sizeof(*t));
+    size_t len = records->len;
+    t->data = strbuf_detach(records, NULL);
+    return owner_table_index(t, len, "(records)", ret, err);
+}
+
+static int owner_table_index(struct owner_table *t, size_t len, const char *path,
+                             struct owner_table **ret, struct kiln_error **err)
+{
     size_t cap = 0;
     for (size_t off = 0; off < len;) {
         char *rec = t->data + off;
@@ -140,7 +170,7 @@ int owner_table_lookup(const struct owner_table *t, const char *path, uid_t *ret
         return -ENOENT;
     struct owner_rec key = {.path = path};
     /* The last record of a path wins: find any, then walk to the last. */
-    struct owner_rec *o = bsearch(&key, t->recs, t->n, sizeof(*t->recs), owner_rec_cmp);
+    struct owner_rec *o = bsearch(&key, t->recs, t->n, sizeof(*t->recs), owner_rec_path_cmp);
     if (!o)
         return -ENOENT;
     while (o + 1 < t->recs + t->n && strcmp(o[1].path, path) == 0)

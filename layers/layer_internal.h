@@ -49,6 +49,9 @@ int owner_parse(const char *s, size_t len, uid_t *ret_uid, gid_t *ret_gid);
  * "UID:GID PATH\0" records, in trees/<hex>.owners. */
 struct owner_table;
 int owner_table_load(const char *path, struct owner_table **ret, struct kiln_error **err);
+/* A table of records made with owner_record_add (takes their buffer). */
+int owner_table_from_records(struct strbuf *records, struct owner_table **ret,
+                             struct kiln_error **err);
 /* 0 and the ids when path is recorded, -ENOENT otherwise. */
 int owner_table_lookup(const struct owner_table *t, const char *path, uid_t *ret_uid,
                        gid_t *ret_gid);
@@ -109,6 +112,9 @@ void tar_extract_result_release(struct tar_extract_result *r);
  * "-single" when only one id is mapped here (owners then live in xattrs and
  * the side table instead of the files' real owners).  Caller frees. */
 char *layer_tree_name(const char *diff_id);
+/* Only one id is mapped here (single-ID mode): owners other than it live in
+ * user.kiln.owner and the side tables. */
+bool layers_single_id(void);
 
 /* ---- overlay whiteouts in directories ------------------------------------- */
 
