@@ -271,6 +271,7 @@ static int run_image(const char *image_name, char **args, int n_args,
         .stdout_fd = -1,
         .stderr_fd = -1,
         .tty = o->tty,
+        .forward_signals = true,
     };
     int code = 0;
     if (runtime_run(&spec, &code, &err) < 0)
@@ -279,6 +280,10 @@ static int run_image(const char *image_name, char **args, int n_args,
     goto out;
 fail:
     status = err && err->status ? err->status : KILN_EXIT_RUN_FAILED;
+    /* as docker run: 126 and 127 are the command's, 128+N an interruption;
+     * anything else kept the container from starting (no such image, ...) */
+    if (status != KILN_EXIT_NOT_EXEC && status != KILN_EXIT_NOT_FOUND && status <= 128)
+        status = KILN_EXIT_RUN_FAILED;
     if (err)
         err->status = status;
     cli_fail(&err);

@@ -37,15 +37,19 @@
 
 static volatile sig_atomic_t g_signal;
 static volatile sig_atomic_t g_winch;
+static unsigned g_pending; /* signals not yet forwarded (bit N: signal N) */
 static int g_sigpipe[2] = {-1, -1};
 
 static void on_signal(int sig)
 {
     int saved = errno;
-    if (sig == SIGWINCH)
+    if (sig == SIGWINCH) {
         g_winch = 1;
-    else if (!g_signal)
-        g_signal = sig;
+    } else {
+        if (!g_signal)
+            g_signal = sig;
+        __atomic_or_fetch(&g_pending, 1u << sig, __ATOMIC_SEQ_CST);
+    }
     if (g_sigpipe[1] >= 0) {
         ssize_t n = write(g_sigpipe[1], "s", 1);
         (void)n;
@@ -76,6 +80,7 @@ int runtime_interrupted(void)
 void runtime_interrupt_reset(void)
 {
     g_signal = 0;
+    __atomic_store_n(&g_pending, 0, __ATOMIC_SEQ_CST);
     char buf[64];
     if (g_sigpipe[0] >= 0)
         while (read(g_sigpipe[0], buf, sizeof(buf)) > 0)
@@ -258,7 +263,13 @@ struct wait_state {
     bool have_error;
     struct sync_msg error;
     bool killed;
+    bool forward;  /* pass SIGINT/SIGTERM/SIGHUP on instead of killing */
+    int forwarded; /* how many were passed on */
 };
+
+/* After this many forwarded signals the container is killed: a command
+ * that ignores them cannot hold kiln forever. */
+#define FORWARD_MAX 3
 
 static void handle_sync(struct wait_state *w, struct relay *rl)
 {
@@ -310,7 +321,20 @@ static int wait_child(pid_t pid, int pidfd, struct wait_state *w, struct relay *
             while (read(g_sigpipe[0], buf, sizeof(buf)) > 0)
                 ;
         }
-        if (g_signal && !w->killed) {
+        if (w->forward) {
+            /* kiln run: the container's init passes them to the command */
+            unsigned pending = __atomic_exchange_n(&g_pending, 0, __ATOMIC_SEQ_CST);
+            for (int sig = 1; sig < 32 && !w->killed; sig++) {
+                if (!(pending & (1u << sig)))
+                    continue;
+                if (++w->forwarded >= FORWARD_MAX) {
+                    kill(pid, SIGKILL);
+                    w->killed = true;
+                } else {
+                    kill(pid, sig);
+                }
+            }
+        } else if (g_signal && !w->killed) {
             /* pid 1 dies, and the kernel kills the rest of its pid namespace */
             kill(pid, SIGKILL);
             w->killed = true;
@@ -421,10 +445,9 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
     /* copies: the child wipes kiln's argv/environ area (see run_plan) */
     rootfs_copy = xstrdup(spec->rootfs);
     argv_copy = strv_copy(spec->argv);
-    env_copy = spec->env ? strv_copy(spec->env)
-                         : runtime_env_defaults(NULL, "/", spec->hostname, spec->tty);
     cwd_copy = xstrdup(spec->cwd ? spec->cwd : "/");
     hostname_copy = xstrdup(spec->hostname && *spec->hostname ? spec->hostname : "kiln");
+    env_copy = runtime_env_defaults(spec->env, "/", hostname_copy, spec->tty);
     p.rootfs = rootfs_copy;
     p.argv = argv_copy;
     p.envp = env_copy;
@@ -494,6 +517,8 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
         }
     }
 
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
                           SIGCHLD | (p.netns ? CLONE_NEWNET : 0);
 #if defined(__s390x__) || defined(__s390__)
@@ -510,8 +535,11 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
 
     close(p.sync_fd);
     p.sync_fd = -1;
-    struct wait_state w = {.sync_fd = TAKE_FD(sync_parent)};
+    struct wait_state w = {.sync_fd = TAKE_FD(sync_parent), .forward = spec->forward_signals};
     int status = wait_child(pid, pidfd, &w, &rl);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    log_debug("runtime: container of '%s' done (status %d) in %.2f ms", p.argv[0], status,
+              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     if (w.sync_fd >= 0)
         close(w.sync_fd);
     if (status < 0) {
@@ -523,6 +551,10 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
     if (w.killed) {
         interrupted_error(err);
         goto out;
+    }
+    if (w.forward && w.forwarded) {
+        /* handled by the command: its exit status is the answer */
+        g_signal = 0;
     }
     if (w.have_error) {
         kiln_error_set_status(err, w.error.status ? w.error.status : KILN_EXIT_RUN_FAILED,

@@ -68,7 +68,9 @@ struct run_ulimit {
 struct run_spec {
     const char *rootfs;  /* the assembled rootfs directory (layers/driver.h) */
     char *const *argv;   /* argv[0] is looked up in PATH from env when it has no '/' */
-    char *const *env;    /* the complete environment ("K=V") */
+    char *const *env;    /* the environment ("K=V"), completed with
+                          * runtime_env_defaults(env, "/", hostname, tty):
+                          * PATH, HOSTNAME, HOME and (tty) TERM where unset */
     const char *cwd;     /* inside the container; created when missing */
     uid_t uid;           /* container ids, already resolved */
     gid_t gid;
@@ -104,6 +106,11 @@ struct run_spec {
      * recorded (never /proc, /dev, tmpfs or bind mounts).  A path renamed
      * after its chown keeps its old name here. */
     const char *owner_log;
+    /* kiln run: SIGINT, SIGTERM and SIGHUP that kiln receives go to the
+     * command (through the container's init) and runtime_run returns its
+     * exit status; the third one kills the container (then as below).
+     * Otherwise (RUN) the first kills the container. */
+    bool forward_signals;
 };
 
 /* Runs spec->argv to completion.  Requires userns_enter.  The rootfs is
@@ -119,7 +126,8 @@ struct run_spec {
  * *ret_status is the exit code, or 128+N when the process died of signal N.
  * Fails (returns -1) only when the container could not be set up or the
  * command could not be started (err->status then 125, 126 or 127), or on
- * SIGINT/SIGTERM/SIGHUP (err->status 128+N, see runtime_interrupted).
+ * SIGINT/SIGTERM/SIGHUP (err->status 128+N, see runtime_interrupted; with
+ * forward_signals, only when the container had to be killed).
  *
  * Single-ID mode also emulates credentials: set*id/setgroups change a
  * per-process record that get*id/getgroups report (apt's _apt sandbox, su),
