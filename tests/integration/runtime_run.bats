@@ -164,6 +164,7 @@ teardown() {
     grep -q "got INT" "$out" || fail "the command did not see SIGINT:" "$(cat "$out")"
     # a command that ignores them: the third one kills the container
     status=0
+    out=$BATS_TEST_TMPDIR/out2
     KILN_ROOT=$(kiln_store) "$KILN" run --rm busybox sh -c 'trap "" TERM INT; echo ready; while :; do sleep 1; done' \
         >"$out" 2>&1 &
     pid=$!
