@@ -84,9 +84,9 @@ static void set_free(struct strset *set)
 
 static int open_lock(struct store *s, int *ret, struct kiln_error **err)
 {
-    int fd = openat(s->tmp_fd, GC_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = openat(s->root_fd, GC_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
-        return kiln_error_set(err, errno, "store '%s': open tmp/%s", s->root, GC_LOCK_NAME);
+        return kiln_error_set(err, errno, "store '%s': open %s", s->root, GC_LOCK_NAME);
     *ret = fd;
     return 0;
 }
@@ -495,7 +495,7 @@ static void sweep_old(struct store *s, int dirfd, const char *label, int64_t max
     char **names = strv_new();
     struct dirent *de;
     while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 && want(de->d_name))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 && (!want || want(de->d_name)))
             strv_push(&names, de->d_name);
     closedir(d);
     int64_t now = now_sec();
@@ -516,11 +516,6 @@ static void sweep_old(struct store *s, int dirfd, const char *label, int64_t max
         result_add(res, "tmp", nm, bytes);
     }
     strv_free(names);
-}
-
-static bool want_tmp(const char *name)
-{
-    return strcmp(name, GC_LOCK_NAME) != 0;
 }
 
 static bool want_stray(const char *name)
@@ -621,7 +616,7 @@ int gc_sweep(struct gc_session *g, struct gc_result *res, struct kiln_error **er
     marks_free(&mk);
     if (r < 0)
         return -1;
-    sweep_old(s, s->tmp_fd, "tmp/", GC_TMP_MAX_AGE, want_tmp, res);
+    sweep_old(s, s->tmp_fd, "tmp/", GC_TMP_MAX_AGE, NULL, res);
     _cleanup_close_ int cfd = openat(s->root_fd, "cache", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cfd >= 0)
         sweep_old(s, cfd, "cache/", GC_TMP_MAX_AGE, want_stray, res);

@@ -240,7 +240,7 @@ make_dangling() {
     load_fixtures
     "$KILN" images >/dev/null
     # what a build holds while it runs (layers/gc.h)
-    exec 9>"$KILN_ROOT/tmp/gc.lock"
+    exec 9>"$KILN_ROOT/gc.lock"
     flock -s 9
     before=$(nblobs)
     run "$KILN" image prune -f -a
