@@ -322,14 +322,19 @@ static int wait_child(pid_t pid, int pidfd, struct wait_state *w, struct relay *
                 ;
         }
         if (w->forward) {
-            /* kiln run: the container's init passes them to the command */
+            /* kiln run: the container's init passes them to the command,
+             * whose exit status answers them: kiln itself is not
+             * interrupted (unless the container has to be killed) */
             unsigned pending = __atomic_exchange_n(&g_pending, 0, __ATOMIC_SEQ_CST);
+            if (pending && !w->killed)
+                g_signal = 0;
             for (int sig = 1; sig < 32 && !w->killed; sig++) {
                 if (!(pending & (1u << sig)))
                     continue;
                 if (++w->forwarded >= FORWARD_MAX) {
                     kill(pid, SIGKILL);
                     w->killed = true;
+                    g_signal = sig;
                 } else {
                     kill(pid, sig);
                 }
@@ -551,10 +556,6 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
     if (w.killed) {
         interrupted_error(err);
         goto out;
-    }
-    if (w.forward && w.forwarded) {
-        /* handled by the command: its exit status is the answer */
-        g_signal = 0;
     }
     if (w.have_error) {
         kiln_error_set_status(err, w.error.status ? w.error.status : KILN_EXIT_RUN_FAILED,
