@@ -361,8 +361,8 @@ static void upper_owner(struct diff *d, const char *path, struct file_meta *um,
     }
 }
 
-/* The owner log (runtime.h, run_spec.owner_log): "UID:GID /PATH\n" lines,
- * a backslash in PATH written "\\" and a newline "\n". */
+/* The runtime's owner log (runtime.h, run_spec.owner_log), when the RUN
+ * wrote one. */
 static int load_run_owners(const char *log, struct owner_table **ret, struct kiln_error **err)
 {
     *ret = NULL;
@@ -375,40 +375,7 @@ static int load_run_owners(const char *log, struct owner_table **ret, struct kil
         return 0;
     if (r < 0)
         return kiln_error_set(err, -r, "diff: read the owner log '%s'", log);
-    struct strbuf recs = STRBUF_INIT;
-    struct strbuf path = STRBUF_INIT;
-    strbuf_init(&recs);
-    strbuf_init(&path);
-    for (size_t off = 0; off < len;) {
-        const char *line = buf + off;
-        const char *nl = memchr(line, '\n', len - off);
-        size_t ll = nl ? (size_t)(nl - line) : len - off;
-        off += ll + 1;
-        const char *sp = memchr(line, ' ', ll);
-        uid_t u;
-        gid_t g;
-        if (!sp || owner_parse(line, (size_t)(sp - line), &u, &g) < 0 || sp[1] != '/') {
-            log_debug("diff: owner log: bad line ignored");
-            continue;
-        }
-        strbuf_reset(&path);
-        for (const char *c = sp + 1; c < line + ll; c++) {
-            if (*c == '\\' && c + 1 < line + ll) {
-                c++;
-                strbuf_addc(&path, *c == 'n' ? '\n' : *c);
-            } else {
-                strbuf_addc(&path, *c);
-            }
-        }
-        /* relative, as the diff names entries */
-        const char *rel = path.buf;
-        while (*rel == '/')
-            rel++;
-        if (*rel && !memchr(path.buf, '\0', path.len))
-            owner_record_add(&recs, rel, u, g);
-    }
-    strbuf_release(&path);
-    return owner_table_from_records(&recs, ret, err);
+    return owner_table_from_log(buf, len, ret, err);
 }
 
 static int same_content(struct diff *d, int ufd, const char *uname, int lfd, const char *lname,

@@ -139,6 +139,44 @@ int owner_table_from_records(struct strbuf *records, struct owner_table **ret,
     return owner_table_index(t, len, "(records)", ret, err);
 }
 
+int owner_table_from_log(const char *buf, size_t len, struct owner_table **ret,
+                         struct kiln_error **err)
+{
+    struct strbuf recs = STRBUF_INIT;
+    struct strbuf path = STRBUF_INIT;
+    strbuf_init(&recs);
+    strbuf_init(&path);
+    for (size_t off = 0; off < len;) {
+        const char *line = buf + off;
+        const char *nl = memchr(line, '\n', len - off);
+        size_t ll = nl ? (size_t)(nl - line) : len - off;
+        off += ll + 1;
+        const char *sp = memchr(line, ' ', ll);
+        uid_t u;
+        gid_t g;
+        if (!sp || owner_parse(line, (size_t)(sp - line), &u, &g) < 0 ||
+            sp + 1 >= line + ll || sp[1] != '/')
+            continue; /* not a record: a torn write at worst */
+        strbuf_reset(&path);
+        for (const char *c = sp + 1; c < line + ll; c++) {
+            if (*c == '\\' && c + 1 < line + ll) {
+                c++;
+                strbuf_addc(&path, *c == 'n' ? '\n' : *c);
+            } else {
+                strbuf_addc(&path, *c);
+            }
+        }
+        /* relative, as layers name entries; NUL cannot be in a name */
+        const char *rel = path.buf;
+        while (*rel == '/')
+            rel++;
+        if (*rel && path.len < LAYER_MAX_PATH && !memchr(path.buf, '\0', path.len))
+            owner_record_add(&recs, rel, u, g);
+    }
+    strbuf_release(&path);
+    return owner_table_from_records(&recs, ret, err);
+}
+
 static int owner_table_index(struct owner_table *t, size_t len, const char *path,
                              struct owner_table **ret, struct kiln_error **err)
 {
