@@ -42,17 +42,20 @@
  * with overlayfs and the copy driver.
  *
  * Owners: a regular file or directory carries user.kiln.owner when its owner
- * could not be set; a symlink or special file cannot, so the runtime logs
- * what a RUN asked for it in the rootfs's owner log, and failing that, when
- * M's entry has the same raw owner as L's entry at the same path, it takes
- * L's effective owner (from the tree's side table).  In single-ID mode a
- * regular file with neither record, owned by the one mapped id, that
- * replaced a regular file of L takes that file's owner: tools that rewrite
- * a file (useradd on /etc/shadow, sed -i, dpkg) make a new one, chown it to
- * the ids stat showed them (the mapped id) and rename it over the old. */
+ * could not be set; a symlink or special file cannot, so when M's entry has
+ * the same raw owner as L's entry at the same path it takes L's effective
+ * owner (from the tree's side table).
+ *
+ * And in single-ID mode a regular file without user.kiln.owner, owned by the
+ * one mapped id, that replaced a regular file of L takes that file's owner:
+ * tools that rewrite a file (useradd on /etc/shadow, sed -i, dpkg) make a
+ * new one, chown it to the ids stat showed them (the mapped id, whatever
+ * the old file's recorded owner) and rename it over the old one.  Docker
+ * and range mode keep the old owner (0:42 for /etc/shadow); so does this. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -64,7 +67,6 @@
 #include "layers/driver.h"
 #include "layers/layer_internal.h"
 #include "lib/cleanup.h"
-#include "lib/fsutil.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
@@ -108,8 +110,6 @@ struct diff {
     size_t nlayers;
     bool copy; /* M is a plain tree */
     bool fuse; /* fuse-overlayfs upper conventions (".wh." files) */
-    bool single; /* only one id is mapped (single-ID mode) */
-    struct owner_table *run_owners; /* the RUN's owner log */
     struct pending *stack;
     size_t depth, cap;
     uint8_t *buf1, *buf2;
@@ -330,52 +330,35 @@ static void lower_owner(struct diff *d, size_t layer, const char *path, struct f
     }
 }
 
-/* um's owner when it has no user.kiln.owner: see the top of this file. */
-static void upper_owner(struct diff *d, const char *path, struct file_meta *um,
-                        const struct file_meta *lm)
+/* Single-ID mode, asked once per process. */
+static pthread_once_t g_single_once = PTHREAD_ONCE_INIT;
+static bool g_single;
+
+static void single_init(void)
 {
-    if (um->owner_from_xattr)
-        return;
-    uid_t u;
-    gid_t g;
-    if (owner_table_lookup(d->run_owners, path, &u, &g) == 0) {
-        um->uid = u;
-        um->gid = g;
-        return;
-    }
-    if (!lm)
+    g_single = layers_single_id();
+}
+
+/* um's owner when it has no user.kiln.owner: see the top of this file. */
+static void upper_owner(struct file_meta *um, const struct file_meta *lm)
+{
+    if (um->owner_from_xattr || !lm)
         return;
     mode_t t = um->st.st_mode & S_IFMT;
-    if (t == S_IFDIR)
-        return;
     if (t == S_IFREG) {
-        if (d->single && S_ISREG(lm->st.st_mode) && um->st.st_uid == 0 && um->st.st_gid == 0) {
+        pthread_once(&g_single_once, single_init);
+        if (g_single && S_ISREG(lm->st.st_mode) && um->st.st_uid == 0 && um->st.st_gid == 0) {
             um->uid = lm->uid;
             um->gid = lm->gid;
         }
         return;
     }
+    if (t == S_IFDIR)
+        return;
     if (um->st.st_uid == lm->st.st_uid && um->st.st_gid == lm->st.st_gid) {
         um->uid = lm->uid;
         um->gid = lm->gid;
     }
-}
-
-/* The runtime's owner log (runtime.h, run_spec.owner_log), when the RUN
- * wrote one. */
-static int load_run_owners(const char *log, struct owner_table **ret, struct kiln_error **err)
-{
-    *ret = NULL;
-    if (!log)
-        return 0;
-    _cleanup_free_ char *buf = NULL;
-    size_t len = 0;
-    int r = fs_read_file_at(AT_FDCWD, log, (size_t)1 << 30, &buf, &len);
-    if (r == -ENOENT)
-        return 0;
-    if (r < 0)
-        return kiln_error_set(err, -r, "diff: read the owner log '%s'", log);
-    return owner_table_from_log(buf, len, ret, err);
 }
 
 static int same_content(struct diff *d, int ufd, const char *uname, int lfd, const char *lname,
@@ -511,7 +494,7 @@ static int child_meta(struct diff *d, struct child *c, int ufd, const struct ldi
         r = meta_read_at(ufd, c->name, -1, &c->um);
         if (r < 0)
             return kiln_error_set(err, -r, "diff: read '%s'", path);
-        upper_owner(d, path, &c->um, c->lm_ok ? &c->lm : NULL);
+        upper_owner(&c->um, c->lm_ok ? &c->lm : NULL);
         /* A directory that is below keeps the mtime it has there. */
         if (c->lm_ok && S_ISDIR(c->um.st.st_mode) && S_ISDIR(c->lm.st.st_mode))
             c->um.st.st_mtim = c->lm.st.st_mtim;
@@ -681,9 +664,7 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     raise_fd_limit();
-    struct diff d = {.copy = r->driver == DRIVER_COPY,
-                     .fuse = r->driver == DRIVER_FUSE_OVERLAYFS,
-                     .single = layers_single_id()};
+    struct diff d = {.copy = r->driver == DRIVER_COPY, .fuse = r->driver == DRIVER_FUSE_OVERLAYFS};
     const char *top = d.copy ? r->merged : r->upper;
     if (!top)
         return kiln_error_set(err, EINVAL, "diff: rootfs has no upper directory");
@@ -698,8 +679,6 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
     _cleanup_close_ int ufd = open(top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (ufd < 0)
         return kiln_error_set(err, errno, "diff: open '%s'", top);
-    if (load_run_owners(r->owner_log, &d.run_owners, err) < 0)
-        return -1;
     d.nlayers = strv_len(r->lowers);
     d.layers = xcalloc(d.nlayers ? d.nlayers : 1, sizeof(*d.layers));
     for (size_t i = 0; i < d.nlayers; i++)
@@ -747,7 +726,6 @@ out:
         owner_table_free(d.layers[i].owners);
     }
     free(d.layers);
-    owner_table_free(d.run_owners);
     free(d.stack);
     free(d.buf1);
     free(d.buf2);

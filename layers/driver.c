@@ -81,7 +81,6 @@ static int mount_with(struct store *s, enum storage_driver d, char *const *lower
         rootfs_release(r);
         return -1;
     }
-    r->owner_log = path_join(r->scratch, "owners.log");
     if (do_mount(r, err) < 0) {
         kiln_error_wrap(err, "%s driver", driver_name(d));
         rootfs_release(r);
@@ -115,7 +114,6 @@ void rootfs_release(struct rootfs *r)
     free(r->merged);
     free(r->upper);
     free(r->work);
-    free(r->owner_log);
     strv_free(r->lowers);
     free(r);
 }

@@ -23,18 +23,14 @@ int driver_resolve(struct store *s, enum storage_driver want, enum storage_drive
                    struct kiln_error **err);
 
 struct rootfs {
+    double started_ms; /* CLOCK_MONOTONIC when rootfs_mount began (debug timings) */
     enum storage_driver driver;
     char *scratch; /* tmp/ directory that holds the parts below */
     char *merged;  /* the directory a container pivots into */
     char *upper;   /* overlay/fuse upper dir (copy: NULL) */
     char *work;
-    char **lowers; /* layer trees, top first (a tree listed twice only once) */
+    char **lowers; /* layer trees, top first */
     pid_t fuse_pid;
-    /* where the runtime logs owners it could not keep in user.kiln.owner
-     * (run_spec.owner_log: symlinks, fifos in single-ID mode); the diff
-     * reads it.  In the scratch directory, created by the runtime. */
-    char *owner_log;
-    double started_ms; /* CLOCK_MONOTONIC when rootfs_mount began (debug timings) */
 };
 
 /* Assembles a rootfs from layer trees (top first; may be empty: a scratch
@@ -56,11 +52,10 @@ int rootfs_mount(struct store *s, enum storage_driver d, char *const *lowers, st
  * directory none of whose lower names is left as an opaque directory,
  * parents written with every entry, names sorted.
  *
- * Owners: user.kiln.owner first, then r->owner_log (the last line for a
- * path wins), then the lower entry's owner for a symlink or special file
- * whose raw owner did not change; in single-ID mode a regular file without
- * either record, owned by the one mapped id, takes the owner of the regular
- * file it replaced (rename-over by useradd, sed -i, dpkg).
+ * Owners: in single-ID mode a regular file without a record, owned by the
+ * one mapped id, takes the owner of the regular file it replaced
+ * (rename-over by useradd, sed -i, dpkg).  A tree listed twice in lowers is
+ * mounted once.
  *
  * Mount points the runtime adds for a RUN (/etc/hosts, /etc/resolv.conf,
  * /proc, /dev, /sys, --mount targets) must be gone when this is called:

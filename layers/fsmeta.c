@@ -88,19 +88,7 @@ struct owner_table {
     size_t n;
 };
 
-/* By path, then in the order the records were written (their addresses in
- * the table's data): qsort is not stable, and the last record of a path
- * must win. */
 static int owner_rec_cmp(const void *a, const void *b)
-{
-    const struct owner_rec *x = a, *y = b;
-    int c = strcmp(x->path, y->path);
-    if (c)
-        return c;
-    return x->path < y->path ? -1 : x->path > y->path;
-}
-
-static int owner_rec_path_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct owner_rec *)a)->path, ((const struct owner_rec *)b)->path);
 }
@@ -110,9 +98,6 @@ void owner_record_add(struct strbuf *sb, const char *path, uid_t uid, gid_t gid)
     strbuf_addf(sb, "%u:%u %s", (unsigned)uid, (unsigned)gid, path);
     strbuf_addc(sb, '\0');
 }
-
-static int owner_table_index(struct owner_table *t, size_t len, const char *path,
-                             struct owner_table **ret, struct kiln_error **err);
 
 int owner_table_load(const char *path, struct owner_table **ret, struct kiln_error **err)
 {
@@ -127,59 +112,6 @@ int owner_table_load(const char *path, struct owner_table **ret, struct kiln_err
         free(t);
         return kiln_error_set(err, -r, "read owner table '%s'", path);
     }
-    return owner_table_index(t, len, path, ret, err);
-}
-
-int owner_table_from_records(struct strbuf *records, struct owner_table **ret,
-                             struct kiln_error **err)
-{
-    struct owner_table *t = xcalloc(1, sizeof(*t));
-    size_t len = records->len;
-    t->data = strbuf_detach(records, NULL);
-    return owner_table_index(t, len, "(records)", ret, err);
-}
-
-int owner_table_from_log(const char *buf, size_t len, struct owner_table **ret,
-                         struct kiln_error **err)
-{
-    struct strbuf recs = STRBUF_INIT;
-    struct strbuf path = STRBUF_INIT;
-    strbuf_init(&recs);
-    strbuf_init(&path);
-    for (size_t off = 0; off < len;) {
-        const char *line = buf + off;
-        const char *nl = memchr(line, '\n', len - off);
-        size_t ll = nl ? (size_t)(nl - line) : len - off;
-        off += ll + 1;
-        const char *sp = memchr(line, ' ', ll);
-        uid_t u;
-        gid_t g;
-        if (!sp || owner_parse(line, (size_t)(sp - line), &u, &g) < 0 ||
-            sp + 1 >= line + ll || sp[1] != '/')
-            continue; /* not a record: a torn write at worst */
-        strbuf_reset(&path);
-        for (const char *c = sp + 1; c < line + ll; c++) {
-            if (*c == '\\' && c + 1 < line + ll) {
-                c++;
-                strbuf_addc(&path, *c == 'n' ? '\n' : *c);
-            } else {
-                strbuf_addc(&path, *c);
-            }
-        }
-        /* relative, as layers name entries; NUL cannot be in a name */
-        const char *rel = path.buf;
-        while (*rel == '/')
-            rel++;
-        if (*rel && path.len < LAYER_MAX_PATH && !memchr(path.buf, '\0', path.len))
-            owner_record_add(&recs, rel, u, g);
-    }
-    strbuf_release(&path);
-    return owner_table_from_records(&recs, ret, err);
-}
-
-static int owner_table_index(struct owner_table *t, size_t len, const char *path,
-                             struct owner_table **ret, struct kiln_error **err)
-{
     size_t cap = 0;
     for (size_t off = 0; off < len;) {
         char *rec = t->data + off;
@@ -208,7 +140,7 @@ int owner_table_lookup(const struct owner_table *t, const char *path, uid_t *ret
         return -ENOENT;
     struct owner_rec key = {.path = path};
     /* The last record of a path wins: find any, then walk to the last. */
-    struct owner_rec *o = bsearch(&key, t->recs, t->n, sizeof(*t->recs), owner_rec_path_cmp);
+    struct owner_rec *o = bsearch(&key, t->recs, t->n, sizeof(*t->recs), owner_rec_cmp);
     if (!o)
         return -ENOENT;
     while (o + 1 < t->recs + t->n && strcmp(o[1].path, path) == 0)

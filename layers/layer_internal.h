@@ -49,14 +49,6 @@ int owner_parse(const char *s, size_t len, uid_t *ret_uid, gid_t *ret_gid);
  * "UID:GID PATH\0" records, in trees/<hex>.owners. */
 struct owner_table;
 int owner_table_load(const char *path, struct owner_table **ret, struct kiln_error **err);
-/* A table from the runtime's owner log (runtime.h, run_spec.owner_log):
- * "UID:GID /PATH" lines, "\\" and "\n" escaped in PATH, later lines
- * winning; paths made relative; malformed lines skipped. */
-int owner_table_from_log(const char *buf, size_t len, struct owner_table **ret,
-                         struct kiln_error **err);
-/* A table of records made with owner_record_add (takes their buffer). */
-int owner_table_from_records(struct strbuf *records, struct owner_table **ret,
-                             struct kiln_error **err);
 /* 0 and the ids when path is recorded, -ENOENT otherwise. */
 int owner_table_lookup(const struct owner_table *t, const char *path, uid_t *ret_uid,
                        gid_t *ret_gid);
