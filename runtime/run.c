@@ -37,18 +37,29 @@
 
 static volatile sig_atomic_t g_signal;
 static volatile sig_atomic_t g_winch;
-static unsigned g_pending; /* signals not yet forwarded (bit N: signal N) */
 static int g_sigpipe[2] = {-1, -1};
+
+/* run_spec.forward_signals: the container's init (it passes them to the
+ * command), while one runs; how many were passed on.  After FORWARD_MAX
+ * the container is killed: a command that ignores them cannot hold kiln
+ * forever. */
+static volatile sig_atomic_t g_forward_pid;
+static volatile sig_atomic_t g_forwarded;
+#define FORWARD_MAX 3
 
 static void on_signal(int sig)
 {
     int saved = errno;
+    pid_t fwd = (pid_t)g_forward_pid;
     if (sig == SIGWINCH) {
         g_winch = 1;
+    } else if (fwd > 0 && ++g_forwarded < FORWARD_MAX) {
+        kill(fwd, sig);
     } else {
+        if (fwd > 0)
+            kill(fwd, SIGKILL);
         if (!g_signal)
             g_signal = sig;
-        __atomic_or_fetch(&g_pending, 1u << sig, __ATOMIC_SEQ_CST);
     }
     if (g_sigpipe[1] >= 0) {
         ssize_t n = write(g_sigpipe[1], "s", 1);
@@ -80,7 +91,6 @@ int runtime_interrupted(void)
 void runtime_interrupt_reset(void)
 {
     g_signal = 0;
-    __atomic_store_n(&g_pending, 0, __ATOMIC_SEQ_CST);
     char buf[64];
     if (g_sigpipe[0] >= 0)
         while (read(g_sigpipe[0], buf, sizeof(buf)) > 0)
@@ -263,13 +273,7 @@ struct wait_state {
     bool have_error;
     struct sync_msg error;
     bool killed;
-    bool forward;  /* pass SIGINT/SIGTERM/SIGHUP on instead of killing */
-    int forwarded; /* how many were passed on */
 };
-
-/* After this many forwarded signals the container is killed: a command
- * that ignores them cannot hold kiln forever. */
-#define FORWARD_MAX 3
 
 static void handle_sync(struct wait_state *w, struct relay *rl)
 {
@@ -321,25 +325,7 @@ static int wait_child(pid_t pid, int pidfd, struct wait_state *w, struct relay *
             while (read(g_sigpipe[0], buf, sizeof(buf)) > 0)
                 ;
         }
-        if (w->forward) {
-            /* kiln run: the container's init passes them to the command,
-             * whose exit status answers them: kiln itself is not
-             * interrupted (unless the container has to be killed) */
-            unsigned pending = __atomic_exchange_n(&g_pending, 0, __ATOMIC_SEQ_CST);
-            if (pending && !w->killed)
-                g_signal = 0;
-            for (int sig = 1; sig < 32 && !w->killed; sig++) {
-                if (!(pending & (1u << sig)))
-                    continue;
-                if (++w->forwarded >= FORWARD_MAX) {
-                    kill(pid, SIGKILL);
-                    w->killed = true;
-                    g_signal = sig;
-                } else {
-                    kill(pid, sig);
-                }
-            }
-        } else if (g_signal && !w->killed) {
+        if (g_signal && !w->killed) {
             /* pid 1 dies, and the kernel kills the rest of its pid namespace */
             kill(pid, SIGKILL);
             w->killed = true;
@@ -540,8 +526,16 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
 
     close(p.sync_fd);
     p.sync_fd = -1;
-    struct wait_state w = {.sync_fd = TAKE_FD(sync_parent), .forward = spec->forward_signals};
+    if (spec->forward_signals) {
+        /* from now on the command answers SIGINT/SIGTERM/SIGHUP (kiln run);
+         * one that came before still kills the container */
+        g_forwarded = 0;
+        if (!g_signal)
+            g_forward_pid = pid;
+    }
+    struct wait_state w = {.sync_fd = TAKE_FD(sync_parent)};
     int status = wait_child(pid, pidfd, &w, &rl);
+    g_forward_pid = 0;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     log_debug("runtime: container of '%s' done (status %d) in %.2f ms", p.argv[0], status,
               (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);

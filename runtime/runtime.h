@@ -93,6 +93,12 @@ struct run_spec {
     bool tty;      /* a pty for the process: stdin_fd is relayed to it (raw mode
                     * when a terminal), its output to stdout_fd; window size
                     * follows SIGWINCH */
+    bool forward_signals; /* kiln run: SIGINT, SIGTERM and SIGHUP that kiln
+                           * receives go to the command (through the
+                           * container's init) and runtime_run returns its
+                           * exit status; the third kills the container
+                           * (then as below).  Otherwise (RUN) the first
+                           * kills it.  One such container at a time. */
     /* Ownership the root emulation (single-ID mode) could not store in a
      * user.kiln.owner xattr (symlinks, fifos, sockets, device nodes, file
      * systems without user xattrs) is appended to this host file (created
@@ -106,11 +112,6 @@ struct run_spec {
      * recorded (never /proc, /dev, tmpfs or bind mounts).  A path renamed
      * after its chown keeps its old name here. */
     const char *owner_log;
-    /* kiln run: SIGINT, SIGTERM and SIGHUP that kiln receives go to the
-     * command (through the container's init) and runtime_run returns its
-     * exit status; the third one kills the container (then as below).
-     * Otherwise (RUN) the first kills the container. */
-    bool forward_signals;
 };
 
 /* Runs spec->argv to completion.  Requires userns_enter.  The rootfs is
