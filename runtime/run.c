@@ -523,9 +523,6 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
     }
     if (pid == 0)
         child_main(&p);
-
-    close(p.sync_fd);
-    p.sync_fd = -1;
     if (spec->forward_signals) {
         /* from now on the command answers SIGINT/SIGTERM/SIGHUP (kiln run);
          * one that came before still kills the container */
@@ -533,6 +530,9 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
         if (!g_signal)
             g_forward_pid = pid;
     }
+
+    close(p.sync_fd);
+    p.sync_fd = -1;
     struct wait_state w = {.sync_fd = TAKE_FD(sync_parent)};
     int status = wait_child(pid, pidfd, &w, &rl);
     g_forward_pid = 0;
