@@ -94,7 +94,7 @@ check_layer() {
 }
 
 @test "no /dev/fuse: --storage-driver fuse-overlayfs fails with a clear message, the store unharmed" {
-    run --separate-stderr locked "$KILN" --storage-driver fuse-overlayfs build -t nofuse "$BATS_FILE_TMPDIR/ctx"
+    run --separate-stderr locked "$KILN" --storage-driver fuse-overlayfs build --no-cache -t nofuse "$BATS_FILE_TMPDIR/ctx"
     assert_failure
     [ "$status" -ne 2 ] || fail "a usage error for a driver that does not work here"
     assert_stderr_contains fuse
