@@ -75,8 +75,17 @@ int fs_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t 
 int fs_write_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
                        bool sync)
 {
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
-    _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* pid and a per-process sequence: threads of one process never share a
+     * temporary name (and O_EXCL makes sure of it) */
+    static unsigned long seq;
+    unsigned long n = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp-%d-%lu", path, (int)getpid(), n);
+    _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0 && errno == EEXIST) {
+        /* left by a dead process that had our pid */
+        unlinkat(dirfd, tmp, 0);
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    }
     if (fd < 0)
         return -errno;
     int r = fs_write_all(fd, data, len);
