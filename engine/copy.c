@@ -482,7 +482,8 @@ static int collect_archive(struct collect *c, int fd, const char *name, const ch
     archive_read_support_format_gnutar(a);
     int rc = -1;
     static int seq;
-    _cleanup_free_ char *dir = xasprintf("%s/add-%d", c->bc->scratch, ++seq);
+    _cleanup_free_ char *dir =
+        xasprintf("%s/add-%d", c->bc->scratch, __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
     if (mkdir(dir, 0700) < 0) {
         kiln_error_set(err, errno, "create '%s'", dir);
         goto out;
@@ -574,7 +575,8 @@ static int collect_url(struct collect *c, const char *url, bool dest_is_dir, con
                        const char *file_dest, struct kiln_error **err)
 {
     static int seq;
-    _cleanup_free_ char *path = xasprintf("%s/url-%d", c->bc->scratch, ++seq);
+    _cleanup_free_ char *path =
+        xasprintf("%s/url-%d", c->bc->scratch, __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
     struct download d = {.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
     if (d.fd < 0)
         return kiln_error_set(err, errno, "create '%s'", path);
@@ -710,9 +712,94 @@ static int open_content(struct collect *c, struct dest_info *di, struct lowerfs 
     return fd;
 }
 
+static ssize_t item_index(const struct items *it, const char *dest)
+{
+    size_t lo = 0, hi = it->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = path_cmp(it->v[mid].dest, dest);
+        if (c == 0)
+            return (ssize_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* Hard links of an archive name an entry that may sort after them: in the
+ * layer, the first name of each inode (in layer order) carries the data
+ * and the others link to it. */
+static int fix_hardlinks(struct items *it, struct kiln_error **err)
+{
+    size_t *root = xcalloc(it->n + 1, sizeof(*root));
+    int rc = 0;
+    for (size_t i = 0; i < it->n; i++) {
+        size_t t = i;
+        for (size_t hops = 0; it->v[t].hardlink; hops++) {
+            ssize_t j = item_index(it, it->v[t].hardlink);
+            if (j < 0 || hops > it->n) {
+                rc = kiln_error_set(err, 0, "'%s': hard link to a missing file '%s'",
+                                    it->v[i].dest, it->v[t].hardlink);
+                goto out;
+            }
+            t = (size_t)j;
+        }
+        root[i] = t;
+    }
+    for (size_t i = 0; i < it->n; i++) {
+        size_t t = root[i];
+        if (!it->v[i].hardlink || t < i)
+            continue;
+        /* i is the first name of t's inode seen so far: it takes the data */
+        size_t first = i;
+        for (size_t k = 0; k < i; k++)
+            if (root[k] == t) {
+                first = k;
+                break;
+            }
+        if (first != i)
+            continue;
+        struct item *a = &it->v[first], *b = &it->v[t];
+        struct item tmp = *a;
+        /* swap everything but the names and the order */
+        char *ad = a->dest, *bd = b->dest;
+        size_t as = a->seq, bs = b->seq;
+        char *afn = a->file_name, *bfn = b->file_name;
+        *a = *b;
+        *b = tmp;
+        a->dest = ad;
+        a->seq = as;
+        a->file_name = afn;
+        b->dest = bd;
+        b->seq = bs;
+        b->file_name = bfn;
+        free(a->hardlink);
+        a->hardlink = NULL;
+        free(b->hardlink);
+        b->hardlink = xstrdup(a->dest);
+        for (size_t k = 0; k < it->n; k++) {
+            if (root[k] == t)
+                root[k] = first;
+            if (k != first && root[k] == first && it->v[k].hardlink &&
+                strcmp(it->v[k].hardlink, a->dest) != 0) {
+                free(it->v[k].hardlink);
+                it->v[k].hardlink = xstrdup(a->dest);
+            }
+        }
+        root[first] = first;
+    }
+out:
+    free(root);
+    return rc;
+}
+
 static int write_items(struct collect *c, struct dest_info *di, struct lowerfs *from,
                        struct layer_result *ret, struct kiln_error **err)
 {
+    if (fix_hardlinks(&c->items, err) < 0)
+        return -1;
     struct layer_writer *w = NULL;
     if (layer_writer_begin(c->bc->store, &c->bc->lw, &w, err) < 0)
         return -1;
@@ -1020,17 +1107,23 @@ int copy_step(struct build_ctx *bc, struct stage_state *st, const struct copy_re
     cache_key_add_int(&c.key, "dest_is_dir", dest_is_dir);
     cache_key_add_int(&c.key, "link", cp->link);
     if (rq->from) {
-        if (stage_lowerfs(bc, rq->from->stage, &from, err) < 0)
-            goto out;
-        have_from = true;
+        /* another stage or an image: its key names its content, so a hit
+         * reads none of its files (nor extracts its layers) */
         cache_key_add_str(&c.key, "from", rq->from->stage->key);
+        for (size_t i = 0; i < cp->n_srcs; i++)
+            cache_key_add_str(&c.key, "src", cp->srcs[i].text);
+        for (size_t i = 0; i < cp->n_contents; i++)
+            cache_key_add(&c.key, "heredoc", cp->contents[i].data, cp->contents[i].len);
+        cache_key_end(&c.key, ret_key);
+        cache_key_begin(&c.key, NULL); /* what collecting adds below goes nowhere */
+    } else {
+        if (collect_sources(&c, st, &from, false, dest_is_dir, dest_rel, err) < 0)
+            goto out;
+        items_finish(&c.items);
+        for (size_t i = 0; i < c.items.n; i++)
+            key_item(&c, &c.items.v[i]);
+        cache_key_end(&c.key, ret_key);
     }
-    if (collect_sources(&c, st, &from, have_from, dest_is_dir, dest_rel, err) < 0)
-        goto out;
-    items_finish(&c.items);
-    for (size_t i = 0; i < c.items.n; i++)
-        key_item(&c, &c.items.v[i]);
-    cache_key_end(&c.key, ret_key);
 
     if (!bc->req->no_cache) {
         struct cache_record rec;
@@ -1042,6 +1135,15 @@ int copy_step(struct build_ctx *bc, struct stage_state *st, const struct copy_re
             rc = 0;
             goto out;
         }
+    }
+
+    if (rq->from) {
+        if (stage_lowerfs(bc, rq->from->stage, &from, err) < 0)
+            goto out;
+        have_from = true;
+        if (collect_sources(&c, st, &from, true, dest_is_dir, dest_rel, err) < 0)
+            goto out;
+        items_finish(&c.items);
     }
 
     /* 2. a miss: place the items in the image (--link never looks at it) */
@@ -1120,8 +1222,7 @@ out:
         lowerfs_close(&from);
     if (c.exclude)
         ignore_free((struct ignore *)c.exclude);
-    if (rc < 0 || *ret_cached)
-        sha256_abort(&c.key.h);
+    sha256_abort(&c.key.h);
     items_free(&c.items);
     return rc;
 }

@@ -43,6 +43,7 @@ struct stage_state {
     struct descriptor *layers; /* compressed blobs; diff_ids are config.diff_ids */
     size_t n_layers;
     char key[DIGEST_STR_LEN];  /* the cache key of the last layer step (or the base) */
+    char manifest_digest[DIGEST_STR_LEN]; /* an external image's manifest ("" otherwise) */
     char **env;                /* what RUN sees and words expand with: the image's Env,
                                   then ARG values, last one wins (BuildKit's state env) */
     char **args;               /* ARGs declared: "K=V", "K" without a value (history) */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,7 +138,7 @@ static int finish_layer(struct build_run *br, struct stage_state *st, const char
         st->config.history[st->config.n_history - 1].created = t;
     }
     memcpy(st->key, key, DIGEST_STR_LEN);
-    strv_push(&br->used_keys, key);
+    build_note_key(br, key);
     if (!st->layer_keys)
         st->layer_keys = strv_new();
     strv_push(&st->layer_keys, key);
@@ -314,6 +315,8 @@ static int do_run(struct build_run *br, struct stage_state *st, const struct df_
         goto out;
     }
 
+    if (run_mounts_materialize(br, st, &mp, err) < 0)
+        goto fail;
     /* the environment: the stage's, proxies from --build-arg, mounts' */
     char **env = strv_copy(st->env);
     for (size_t i = 0; br->plan->build_args && br->plan->build_args[i]; i++) {
@@ -590,6 +593,21 @@ static const struct plan_ref *ref_of(struct build_run *br, size_t stage,
     return NULL;
 }
 
+/* The stage an ONBUILD trigger's --from names (by name or index), or
+ * SIZE_MAX for an image. */
+static size_t trigger_stage(struct build_run *br, const char *name)
+{
+    size_t k;
+    if (plan_find_stage(br->plan, name, br->plan->n_stages, &k))
+        return k;
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(name, &end, 10);
+    if (*name >= '0' && *name <= '9' && !*end && errno == 0 && v < br->plan->n_stages)
+        return (size_t)v;
+    return SIZE_MAX;
+}
+
 static char *copy_history(const struct df_instruction *in)
 {
     const struct df_copy *c = &in->u.copy;
@@ -629,11 +647,15 @@ static int do_copy(struct build_run *br, size_t stage_idx, struct stage_state *s
     if (in->u.copy.from.text) {
         const struct plan_ref *ref = ref_of(br, stage_idx, orig);
         const char *name = in->u.copy.from.text;
-        if (ref && ref->kind == PLAN_REF_STAGE) {
-            from.stage = &br->states[ref->stage];
-            if (!from.stage->done)
-                return kiln_error_set(err, 0, "cannot copy from stage \"%s\", it needs to be "
-                                              "defined before current stage", name);
+        size_t k = SIZE_MAX;
+        if (ref && ref->kind == PLAN_REF_STAGE)
+            k = ref->stage;
+        else if (!ref)
+            k = trigger_stage(br, name); /* an ONBUILD trigger: the plan never saw it */
+        if (k != SIZE_MAX) {
+            if (build_wait_stage(br, stage_idx, k, err) < 0)
+                return fail_step(br, vertex, started, in, err);
+            from.stage = &br->states[k];
         } else if (build_named_dir(br, name)) {
             ctx_fd = open(build_named_dir(br, name), O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (ctx_fd < 0)
@@ -865,6 +887,8 @@ int stage_build(struct build_run *br, size_t idx, struct kiln_error **err)
                                                   ? KILN_EXIT_SIGTERM
                                                   : KILN_EXIT_SIGINT,
                                          0, "interrupted");
+        if (build_cancelled(br))
+            return kiln_error_set(err, ECANCELED, "cancelled: another stage failed");
         r = dispatch(br, idx, st, br->ast, ps->stage->cmds[i], false, err);
     }
     if (r == 0)
