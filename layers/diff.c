@@ -104,6 +104,7 @@ struct diff {
     struct pending *stack;
     size_t depth, cap;
     uint8_t *buf1, *buf2;
+    struct owner_table *run_owners; /* the RUN's owner log (rootfs.owner_log) */
 };
 
 enum kind { K_PRESENT, K_LOWER_ONLY, K_DELETED };
@@ -469,6 +470,15 @@ static int child_meta(struct diff *d, struct child *c, int ufd, const struct ldi
         if (r < 0)
             return kiln_error_set(err, -r, "diff: read '%s'", path);
         upper_owner(&c->um, c->lm_ok ? &c->lm : NULL);
+        /* what the root emulation could not store on the file itself */
+        if (!c->um.owner_from_xattr) {
+            uid_t u;
+            gid_t g;
+            if (owner_table_lookup(d->run_owners, path, &u, &g) == 0) {
+                c->um.uid = u;
+                c->um.gid = g;
+            }
+        }
         /* A directory that is below keeps the mtime it has there. */
         if (c->lm_ok && S_ISDIR(c->um.st.st_mode) && S_ISDIR(c->lm.st.st_mode))
             c->um.st.st_mtim = c->lm.st.st_mtim;
@@ -665,6 +675,8 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
         if (owner_table_load(op, &d.layers[i].owners, err) < 0)
             goto out;
     }
+    if (r->owner_log && owner_table_load_log(r->owner_log, &d.run_owners, err) < 0)
+        goto out;
     /* The root's lower view: every layer (overlayfs ignores opacity on
      * layer roots). */
     for (size_t i = 0; i < d.nlayers; i++) {
@@ -693,6 +705,7 @@ out:
         owner_table_free(d.layers[i].owners);
     }
     free(d.layers);
+    owner_table_free(d.run_owners);
     free(d.stack);
     free(d.buf1);
     free(d.buf2);

@@ -91,6 +91,7 @@ void rootfs_release(struct rootfs *r)
     free(r->merged);
     free(r->upper);
     free(r->work);
+    free(r->owner_log);
     strv_free(r->lowers);
     free(r);
 }

@@ -30,6 +30,10 @@ struct rootfs {
     char *work;
     char **lowers; /* layer trees, top first */
     pid_t fuse_pid;
+    /* A run_spec.owner_log (runtime/runtime.h) the RUN wrote, or NULL:
+     * rootfs_diff gives the entries it names the owners recorded there
+     * (single-ID mode: symlinks and other files without user xattrs). */
+    char *owner_log;
 };
 
 /* Assembles a rootfs from layer trees (top first; may be empty: a scratch

@@ -53,6 +53,10 @@ int owner_table_load(const char *path, struct owner_table **ret, struct kiln_err
 int owner_table_lookup(const struct owner_table *t, const char *path, uid_t *ret_uid,
                        gid_t *ret_gid);
 void owner_table_free(struct owner_table *t);
+/* A runtime owner log ("UID:GID /PATH\n" lines, backslash escapes; see
+ * run_spec.owner_log) as a table of relative paths; a missing file is an
+ * empty table. */
+int owner_table_load_log(const char *path, struct owner_table **ret, struct kiln_error **err);
 void owner_record_add(struct strbuf *sb, const char *path, uid_t uid, gid_t gid);
 
 /* ---- file metadata ---------------------------------------------------------- */
