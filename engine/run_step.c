@@ -10,6 +10,7 @@
 
 #include "engine/usermap.h"
 #include "lib/cleanup.h"
+#include "lib/fsutil.h"
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
@@ -107,6 +108,8 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
     }
     if (rootfs_mount(bc->store, bc->driver, trees, &rootfs, err) < 0)
         goto out;
+    /* single-ID mode: owners the root emulation cannot keep on the files */
+    rootfs->owner_log = path_join(rootfs->scratch, "owners.log");
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
         kiln_error_set(err, errno, "pipe");
         goto out;
@@ -146,6 +149,7 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
         .stdin_fd = -1,
         .stdout_fd = pipefd[1],
         .stderr_fd = pipefd[1],
+        .owner_log = rootfs->owner_log,
     };
     for (size_t i = 0; bc->req->security_opts && bc->req->security_opts[i]; i++) {
         const char *v = bc->req->security_opts[i] + strlen("seccomp=");
