@@ -445,6 +445,12 @@ static int load_context(struct build_run *br, struct kiln_error **err)
     br->context_fd = open(br->in.context_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (br->context_fd < 0)
         return kiln_error_set(err, errno, "open the build context '%s'", br->in.context_dir);
+    return 0;
+}
+
+static int load_ignore(struct build_run *br, struct kiln_error **err)
+{
+    struct build_ctx *bc = &br->bc;
     int v = vertex_start(bc, "[internal] load .dockerignore");
     double started = monotonic_now();
     const char *text = br->in.ignore_text ? br->in.ignore_text : "";
@@ -477,7 +483,7 @@ static int commit_image(struct build_run *br, struct stage_state *st, struct bui
     } else if (!st->config.created) {
         st->config.created = rfc3339_time(-1);
     }
-    vertex_status(bc, v, "exporting layers done");
+    vertex_status(bc, v, "exporting layers %.1fs done", monotonic_now() - started);
     struct descriptor desc;
     if (image_commit(bc->store, &st->config, st->layers, st->n_layers, &desc, ret->image_id,
                      err) < 0) {
@@ -577,6 +583,7 @@ static void build_run_free(struct build_run *br)
         close(br->context_fd);
     build_input_free(&br->in);
     strv_free(br->used_keys);
+    strv_free(br->metadata_shown);
     struct build_ctx *bc = &br->bc;
     filehash_close(bc->filehash);
     if (bc->scratch) {
@@ -643,6 +650,8 @@ int engine_build(const struct build_request *req, const struct build_progress *p
     if (load_context(&br, err) < 0)
         goto out;
     if (parse_and_plan(&br, err) < 0)
+        goto out;
+    if (load_ignore(&br, err) < 0)
         goto out;
     for (size_t i = 0; i < req->n_cache_from; i++) {
         struct registry_opts o = {0};

@@ -34,6 +34,7 @@ struct build_run {
     struct external_image **images; /* COPY --from / mount images, FROM images */
     size_t n_images;
     char **used_keys;               /* cache keys of the layer steps, for --cache-to */
+    char **metadata_shown;          /* images whose "load metadata" vertex was shown */
     /* stages run in parallel threads: lock guards images, used_keys and the
      * schedule below; cond is signalled when a stage ends */
     pthread_mutex_t lock;

@@ -69,7 +69,9 @@ int vertex_start(struct build_ctx *bc, const char *fmt, ...) __attribute__((form
 void vertex_done(struct build_ctx *bc, int id, double started);
 void vertex_cached(struct build_ctx *bc, int id);
 void vertex_error(struct build_ctx *bc, int id, double started, const char *msg);
+void vertex_canceled(struct build_ctx *bc, int id, double started);
 void vertex_log(struct build_ctx *bc, int id, double started, const char *line, size_t len);
+void vertex_source(struct build_ctx *bc, int id, const char *excerpt);
 void vertex_status(struct build_ctx *bc, int id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void build_warn(struct build_ctx *bc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

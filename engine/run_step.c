@@ -14,29 +14,20 @@
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
-#define TAIL_LINES 12
 #define MAX_LINE 4096
 
-/* Reads the step's output, forwards it line by line and keeps the tail for
- * the error message. */
+/* Reads the step's output and forwards it line by line (progress keeps the
+ * tail for the error block). */
 struct output_pump {
     struct build_ctx *bc;
     int vertex;
     double started;
     int fd;
-    char *tail[TAIL_LINES];
-    size_t n_tail;
 };
 
 static void pump_line(struct output_pump *p, const char *line, size_t len)
 {
     vertex_log(p->bc, p->vertex, p->started, line, len);
-    if (p->n_tail == TAIL_LINES) {
-        free(p->tail[0]);
-        memmove(p->tail, p->tail + 1, (TAIL_LINES - 1) * sizeof(char *));
-        p->n_tail--;
-    }
-    p->tail[p->n_tail++] = xstrndup(line, len);
 }
 
 static void *pump_main(void *arg)
@@ -182,17 +173,9 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
     if (r < 0)
         goto out;
     if (status != 0) {
-        struct strbuf msg = STRBUF_INIT;
-        strbuf_addf(&msg, "process \"%s\" did not complete successfully: exit code: %d",
-                    rq->display, status);
-        if (pump.n_tail) {
-            strbuf_addf(&msg, "\n%s:\n--------------------\n", rq->location);
-            for (size_t i = 0; i < pump.n_tail; i++)
-                strbuf_addf(&msg, "  %s\n", pump.tail[i]);
-            strbuf_adds(&msg, "--------------------");
-        }
-        kiln_error_set(err, 0, "%s", msg.buf);
-        strbuf_release(&msg);
+        /* the output's tail is progress's to show (BuildKit's error block) */
+        kiln_error_set(err, 0, "process \"%s\" did not complete successfully: exit code: %d",
+                       rq->display, status);
         goto out;
     }
     if (rootfs_diff(bc->store, rootfs, &bc->lw, ret, err) < 0)
@@ -209,8 +192,6 @@ out:
         close(pipefd[0]);
     if (pipefd[1] >= 0)
         close(pipefd[1]);
-    for (size_t i = 0; i < pump.n_tail; i++)
-        free(pump.tail[i]);
     rootfs_release(rootfs);
     resolved_user_free(&user);
     return rc;
