@@ -105,6 +105,9 @@ struct diff {
     size_t depth, cap;
     uint8_t *buf1, *buf2;
     struct owner_table *run_owners; /* the RUN's owner log (rootfs.owner_log) */
+    bool new_owner;                 /* rootfs.new_owner */
+    uid_t new_uid;
+    gid_t new_gid;
 };
 
 enum kind { K_PRESENT, K_LOWER_ONLY, K_DELETED };
@@ -477,6 +480,9 @@ static int child_meta(struct diff *d, struct child *c, int ufd, const struct ldi
             if (owner_table_lookup(d->run_owners, path, &u, &g) == 0) {
                 c->um.uid = u;
                 c->um.gid = g;
+            } else if (d->new_owner && !c->l && c->um.uid == 0 && c->um.gid == 0) {
+                c->um.uid = d->new_uid;
+                c->um.gid = d->new_gid;
             }
         }
         /* A directory that is below keeps the mtime it has there. */
@@ -677,6 +683,9 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
     }
     if (r->owner_log && owner_table_load_log(r->owner_log, &d.run_owners, err) < 0)
         goto out;
+    d.new_owner = r->new_owner;
+    d.new_uid = r->new_uid;
+    d.new_gid = r->new_gid;
     /* The root's lower view: every layer (overlayfs ignores opacity on
      * layer roots). */
     for (size_t i = 0; i < d.nlayers; i++) {

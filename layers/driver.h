@@ -34,6 +34,12 @@ struct rootfs {
      * rootfs_diff gives the entries it names the owners recorded there
      * (single-ID mode: symlinks and other files without user xattrs). */
     char *owner_log;
+    /* Single-ID mode with a non-root USER: the kernel gives every file the
+     * RUN creates kiln's one id; rootfs_diff gives entries that are new
+     * (absent below) and carry no recorded owner this owner instead. */
+    bool new_owner;
+    uid_t new_uid;
+    gid_t new_gid;
 };
 
 /* Assembles a rootfs from layer trees (top first; may be empty: a scratch
