@@ -419,6 +419,29 @@ static int parse_and_plan(struct build_run *br, struct kiln_error **err)
                                           "on (%s) only",
                                   bc->req->platform, platform_string());
     }
+    /* FROM --platform: the build machine's only (no emulation) */
+    for (size_t i = 0; i < br->plan->n_order; i++) {
+        const struct plan_stage *ps = &br->plan->stages[br->plan->order[i]];
+        if (!ps->platform || !*ps->platform)
+            continue;
+        _cleanup_free_ char *want = xstrdup(ps->platform);
+        char *os = want, *arch = strchr(want, '/');
+        if (arch)
+            *arch++ = '\0';
+        char *variant = arch ? strchr(arch, '/') : NULL;
+        if (variant)
+            *variant = '\0';
+        struct plan_platform host;
+        plan_host_platform(&host);
+        bool same = arch && strcmp(host.os, os) == 0 && strcmp(host.arch, arch) == 0;
+        plan_platform_clear(&host);
+        if (!same)
+            return kiln_error_set(err, 0,
+                                  "%s:%d: FROM --platform=%s: kiln builds for the machine it runs "
+                                  "on (%s) only",
+                                  br->in.dockerfile_name, ps->stage->from->node->start_line,
+                                  ps->platform, platform_string());
+    }
     for (size_t i = 0; br->plan->warnings && br->plan->warnings[i]; i++)
         build_warn(bc, "%s", br->plan->warnings[i]);
     /* BuildKit's build checks run with every build and report warnings */
@@ -478,6 +501,9 @@ static int commit_image(struct build_run *br, struct stage_state *st, struct bui
     }
     history_fill_created(&st->config, 0);
     if (bc->epoch >= 0) {
+        /* SOURCE_DATE_EPOCH: nothing in the config is later than it (base
+         * image history that is older stays as it is), as BuildKit */
+        history_clamp_created(&st->config, bc->epoch);
         free(st->config.created);
         st->config.created = rfc3339_time(bc->epoch);
     } else if (!st->config.created) {

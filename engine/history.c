@@ -117,3 +117,16 @@ void history_fill_created(struct image_config *c, size_t first_new)
         c->created = xstrdup(c->history[c->n_history - 1].created);
     }
 }
+
+void history_clamp_created(struct image_config *c, int64_t epoch)
+{
+    for (size_t i = 0; i < c->n_history; i++) {
+        struct history_entry *h = &c->history[i];
+        int64_t t = h->created ? rfc3339_parse(h->created) : -1;
+        if (!h->created || t < 0 || t > epoch ||
+            (t == epoch && strchr(h->created, '.'))) {
+            free(h->created);
+            h->created = rfc3339_time(epoch);
+        }
+    }
+}

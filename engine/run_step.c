@@ -101,6 +101,14 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
         goto out;
     /* single-ID mode: owners the root emulation cannot keep on the files */
     rootfs->owner_log = path_join(rootfs->scratch, "owners.log");
+    /* single-ID mode: what a non-root USER creates belongs to it, although
+     * the kernel could only give it kiln's one id */
+    const struct userns_info *ns = userns_current();
+    if (ns && ns->mode == USERNS_SINGLE && (user.uid != 0 || user.gid != 0)) {
+        rootfs->new_owner = true;
+        rootfs->new_uid = user.uid;
+        rootfs->new_gid = user.gid;
+    }
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
         kiln_error_set(err, errno, "pipe");
         goto out;
