@@ -40,6 +40,7 @@ struct item {
     uint8_t sha[32];
     bool has_sha;
     bool is_root;           /* the destination directory itself */
+    bool keep_owner;        /* an archive entry: its owner comes from the archive */
     char *file_name;        /* a lone file source: its name, should the destination turn out
                                to be a directory */
     size_t seq;             /* order of addition: a later source wins */
@@ -503,6 +504,7 @@ static int collect_archive(struct collect *c, int fd, const char *name, const ch
         struct item *x = items_add(&c->items, dest);
         x->st = *archive_entry_stat(e);
         x->chown_set = false;
+        x->keep_owner = true;
         if (archive_entry_hardlink(e)) {
             _cleanup_free_ char *hc = clean_abs(archive_entry_hardlink(e));
             x->hardlink = join_rel(dest_rel, rel_of(hc));
@@ -819,11 +821,9 @@ static int write_items(struct collect *c, struct dest_info *di, struct lowerfs *
         if (add_parent_dirs(c->bc, w, di, x->dest, &emitted, err) < 0)
             goto out;
         struct layer_entry e = {.path = x->dest, .st = x->st, .content_fd = -1};
-        if (!di->chown && x->src != SRC_FILE && x->src != SRC_LOWER) {
-            e.st.st_uid = 0;
-            e.st.st_gid = 0;
-        }
-        if (x->src == SRC_FILE && !x->hardlink && x->st.st_uid == 0 && x->st.st_gid == 0) {
+        /* owners: an archive's or another stage's are kept, the context's
+         * and downloads' are root's */
+        if (!x->keep_owner && x->src != SRC_LOWER) {
             e.st.st_uid = 0;
             e.st.st_gid = 0;
         }
@@ -956,6 +956,7 @@ static int collect_sources(struct collect *c, struct stage_state *st, struct low
                 root->st.st_uid = n.uid;
                 root->st.st_gid = n.gid;
                 root->is_root = true;
+                root->keep_owner = true;
                 r = collect_lower_tree(c, from, &n, dest_rel, "", err);
             } else {
                 _cleanup_free_ char *d =
