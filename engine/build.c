@@ -573,6 +573,7 @@ static int export_outputs(struct build_run *br, struct stage_state *st,
                 .path = o->dest,
                 .ref = o->name ? o->name
                                : (bc->req->tags && bc->req->tags[0] ? bc->req->tags[0] : NULL),
+                .index = -1,
             };
             char *name = dst.ref ? (char *)dst.ref : NULL;
             char *names[] = {name, NULL};
