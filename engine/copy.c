@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -925,6 +926,91 @@ static void rebase(struct items *it, const char *from, const char *to)
     }
 }
 
+/* One source path of another stage or image. */
+static int collect_lower_source(struct collect *c, struct lowerfs *from, const char *sabs,
+                                bool dest_is_dir, const char *dest_rel, struct kiln_error **err)
+{
+    struct lower_node n = {0};
+    int r = lowerfs_resolve(from, sabs, true, &n);
+    if (r < 0)
+        return kiln_error_set(err, 0, "failed to compute cache key: \"%s\": not found", sabs);
+    if (S_ISDIR(n.st.st_mode)) {
+        struct item *root = items_add(&c->items, dest_rel);
+        root->st = n.st;
+        root->st.st_uid = n.uid;
+        root->st.st_gid = n.gid;
+        root->is_root = true;
+        root->keep_owner = true;
+        r = collect_lower_tree(c, from, &n, dest_rel, "", err);
+    } else {
+        _cleanup_free_ char *d =
+            dest_is_dir ? join_rel(dest_rel, base_name(sabs)) : xstrdup(dest_rel);
+        struct item *x = items_add(&c->items, d);
+        x->st = n.st;
+        x->st.st_uid = n.uid;
+        x->st.st_gid = n.gid;
+        x->src = SRC_LOWER;
+        x->node = n;
+        x->node.path = xstrdup(n.path);
+        if (S_ISLNK(n.st.st_mode))
+            lowerfs_readlink(from, &x->node, &x->link);
+    }
+    lower_node_free(&n);
+    return r < 0 ? -1 : 0;
+}
+
+/* Matches the components of an absolute pattern against the image, Go's
+ * filepath.Match per component; matches in name order. */
+static int lower_glob_at(struct lowerfs *from, const char *dir, char **comps, size_t i,
+                         char ***matches, int depth, struct kiln_error **err)
+{
+    if (!comps[i]) {
+        strv_push(matches, *dir ? dir : "/");
+        return 0;
+    }
+    if (depth > 256)
+        return kiln_error_set(err, ELOOP, "COPY --from: pattern too deep");
+    if (!has_wildcards(comps[i])) {
+        _cleanup_free_ char *next = xasprintf("%s/%s", dir, comps[i]);
+        struct lower_node n = {0};
+        bool ok = lowerfs_resolve(from, next, comps[i + 1] != NULL, &n) == 0;
+        lower_node_free(&n);
+        return ok ? lower_glob_at(from, next, comps, i + 1, matches, depth + 1, err) : 0;
+    }
+    struct lower_node d = {0};
+    if (lowerfs_resolve(from, *dir ? dir : "/", true, &d) < 0 || !S_ISDIR(d.st.st_mode)) {
+        lower_node_free(&d);
+        return 0;
+    }
+    struct lower_dirent *ents = NULL;
+    size_t n = 0;
+    int r = lowerfs_readdir(from, &d, &ents, &n);
+    lower_node_free(&d);
+    if (r < 0)
+        return kiln_error_set(err, -r, "COPY --from: read '%s'", *dir ? dir : "/");
+    for (size_t k = 0; k < n && r == 0; k++) {
+        if (fnmatch(comps[i], ents[k].name, FNM_PATHNAME) != 0)
+            continue;
+        _cleanup_free_ char *next = xasprintf("%s/%s", dir, ents[k].name);
+        r = lower_glob_at(from, next, comps, i + 1, matches, depth + 1, err);
+    }
+    lower_dirents_free(ents, n);
+    return r;
+}
+
+static int lower_glob(struct lowerfs *from, const char *pattern, char ***matches,
+                      struct kiln_error **err)
+{
+    char **comps = strv_new();
+    _cleanup_free_ char *copy = xstrdup(pattern);
+    char *save = NULL;
+    for (char *p = strtok_r(copy, "/", &save); p; p = strtok_r(NULL, "/", &save))
+        strv_push(&comps, p);
+    int r = lower_glob_at(from, "", comps, 0, matches, 0, err);
+    strv_free(comps);
+    return r;
+}
+
 static int collect_sources(struct collect *c, struct stage_state *st, struct lowerfs *from,
                            bool have_from, bool dest_is_dir, const char *dest_rel,
                            struct kiln_error **err)
@@ -945,35 +1031,18 @@ static int collect_sources(struct collect *c, struct stage_state *st, struct low
         } else if (have_from) {
             cache_key_add_str(&c->key, "src", src);
             _cleanup_free_ char *sabs = clean_abs(src);
-            struct lower_node n = {0};
-            int r = lowerfs_resolve(from, sabs, true, &n);
-            if (r < 0)
-                return kiln_error_set(err, 0, "failed to compute cache key: \"%s\": not found",
-                                      sabs);
-            if (S_ISDIR(n.st.st_mode)) {
-                struct item *root = items_add(&c->items, dest_rel);
-                root->st = n.st;
-                root->st.st_uid = n.uid;
-                root->st.st_gid = n.gid;
-                root->is_root = true;
-                root->keep_owner = true;
-                r = collect_lower_tree(c, from, &n, dest_rel, "", err);
-            } else {
-                _cleanup_free_ char *d =
-                    dest_is_dir ? join_rel(dest_rel, base_name(sabs)) : xstrdup(dest_rel);
-                struct item *x = items_add(&c->items, d);
-                x->st = n.st;
-                x->st.st_uid = n.uid;
-                x->st.st_gid = n.gid;
-                x->src = SRC_LOWER;
-                x->node = n;
-                x->node.path = xstrdup(n.path);
-                if (S_ISLNK(n.st.st_mode))
-                    lowerfs_readlink(from, &x->node, &x->link);
-            }
-            lower_node_free(&n);
-            if (r < 0)
+            if (has_wildcards(sabs)) {
+                /* BuildKit: a wildcard may match nothing */
+                char **matches = strv_new();
+                int r = lower_glob(from, sabs, &matches, err);
+                for (size_t k = 0; r == 0 && matches[k]; k++)
+                    r = collect_lower_source(c, from, matches[k], true, dest_rel, err);
+                strv_free(matches);
+                if (r < 0)
+                    return -1;
+            } else if (collect_lower_source(c, from, sabs, dest_is_dir, dest_rel, err) < 0) {
                 return -1;
+            }
         } else {
             _cleanup_free_ char *sclean = clean_abs(src);
             const char *srel = *rel_of(sclean) ? rel_of(sclean) : ".";
@@ -1213,6 +1282,18 @@ int copy_step(struct build_ctx *bc, struct stage_state *st, const struct copy_re
     for (size_t i = 0; i < c.items.n; i++)
         if (c.items.v[i].src == SRC_BUFFER)
             c.items.v[i].st.st_mtim = di.now;
+    /* a wildcard that matched nothing still makes the destination
+     * (BuildKit: AllowEmptyWildcard, CreateDestPath) */
+    if (c.items.n == 0 && dest_is_dir && *dest_rel) {
+        struct lower_node n = {0};
+        bool exists = di.have_lower && lowerfs_resolve(&di.lower, dest_abs, true, &n) == 0;
+        lower_node_free(&n);
+        if (!exists) {
+            struct item *x = items_add(&c.items, dest_rel);
+            x->st.st_mode = S_IFDIR | 0755;
+            x->st.st_mtim = di.now;
+        }
+    }
     if (write_items(&c, &di, &from, ret, err) < 0)
         goto out;
     rc = 0;

@@ -482,3 +482,19 @@ EOF
     assert_success
     assert_equal "$(KILN_TEST_STORE=$other image_digest app)" "$first" "digest in another store"
 }
+
+@test "steps that change nothing give empty layers, even twice in a row" {
+    ctx=$(make_context <<'EOF2'
+FROM busybox
+RUN true
+RUN true
+COPY nomatch* /empty/
+RUN test -d /empty && echo ok >/ok
+EOF2
+)
+    build_ok -t app "$ctx"
+    assert_equal "$(layer_listing app -4)" "" "first RUN true"
+    assert_equal "$(layer_listing app -3)" "" "second RUN true"
+    assert_equal "$(layer_listing app -2)" "drwxr-xr-x 0:0 empty" "COPY of a wildcard that matches nothing"
+    assert_layer_entry app "-rw-r--r-- 0:0 ok" -1
+}
