@@ -26,6 +26,7 @@ struct vertex {
     double log_t[TAIL_LINES]; /* their times since the step started */
     size_t n_logs;
     char *source;           /* where it is in the Dockerfile (failed steps) */
+    char **statuses;        /* "writing image sha256:..." (tty: shown under it) */
 };
 
 struct progress {
@@ -109,6 +110,14 @@ static void on_status(void *ud, int id, const char *text)
     struct progress *p = ud;
     pthread_mutex_lock(&p->lock);
     plain(p, "#%d %s\n", id, text);
+    struct vertex *v = find(p, id);
+    if (v) {
+        /* tty rows say "writing image sha256:..." without the " done" */
+        size_t n = strlen(text);
+        if (n > 5 && strcmp(text + n - 5, " done") == 0)
+            n -= 5;
+        strv_push_take(&v->statuses, xstrndup(text, n));
+    }
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -200,6 +209,30 @@ static int term_height(void)
     return 24;
 }
 
+/* Appends s to sb cut or padded to `cols` terminal columns (UTF-8
+ * sequences count one column; control characters are dropped). */
+static void add_cols(struct strbuf *sb, const char *s, int cols, bool pad)
+{
+    int used = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
+        if (*p < 0x20 || *p == 0x7f) {
+            p++;
+            continue;
+        }
+        if (used >= cols)
+            break;
+        for (size_t k = 0; k < len && p[k]; k++)
+            strbuf_addc(sb, (char)p[k]);
+        p += len;
+        while (len > 1 && *p && (*p & 0xc0) == 0x80)
+            p++;
+        used++;
+    }
+    while (pad && used++ < cols)
+        strbuf_addc(sb, ' ');
+}
+
 /* Output lines shown under a vertex in tty mode: a running step's last few. */
 static int tty_logs(const struct vertex *v)
 {
@@ -228,7 +261,7 @@ static void tty_draw(struct progress *p, bool final)
     int room = term_height() - 2;
     int need = 0;
     for (size_t i = p->n_v; i-- > 0;) {
-        need += 1 + tty_logs(&p->v[i]);
+        need += 1 + tty_logs(&p->v[i]) + (int)strv_len(p->v[i].statuses);
         if (need > room) {
             first = i + 1;
             break;
@@ -247,12 +280,20 @@ static void tty_draw(struct progress *p, bool final)
         if (avail < 10)
             avail = 10;
         const char *color = v->state == V_ERROR ? "\033[31m" : v->state == V_RUNNING ? "\033[34m" : "";
-        strbuf_addf(&sb, "\033[2K%s => %s%-*.*s %s%s\n", color, prefix, avail, avail, v->name,
-                    timebuf, *color ? "\033[0m" : "");
+        strbuf_addf(&sb, "\033[2K%s => %s", color, prefix);
+        add_cols(&sb, v->name, avail, true);
+        strbuf_addf(&sb, " %s%s\n", timebuf, *color ? "\033[0m" : "");
         lines++;
+        for (size_t k = 0; v->statuses && v->statuses[k]; k++) {
+            strbuf_adds(&sb, "\033[2K => => ");
+            add_cols(&sb, v->statuses[k], width - 8 > 10 ? width - 8 : 10, false);
+            strbuf_addc(&sb, '\n');
+            lines++;
+        }
         for (size_t k = v->n_logs - (size_t)tty_logs(v); k < v->n_logs; k++) {
-            strbuf_addf(&sb, "\033[2K => => # %.*s\n", width - 12 > 10 ? width - 12 : 10,
-                        v->logs[k]);
+            strbuf_adds(&sb, "\033[2K => => # ");
+            add_cols(&sb, v->logs[k], width - 12 > 10 ? width - 12 : 10, false);
+            strbuf_addc(&sb, '\n');
             lines++;
         }
     }
@@ -357,6 +398,7 @@ void progress_free(struct progress *p)
     for (size_t i = 0; i < p->n_v; i++) {
         free(p->v[i].name);
         free(p->v[i].source);
+        strv_free(p->v[i].statuses);
         for (size_t k = 0; k < p->v[i].n_logs; k++)
             free(p->v[i].logs[k]);
     }
