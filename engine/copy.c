@@ -661,7 +661,11 @@ static int add_parent_dirs(struct build_ctx *bc, struct layer_writer *w, struct 
                 e.st.st_uid = n.uid;
                 e.st.st_gid = n.gid;
             } else {
+                /* BuildKit (fsutil since 2025): new parents take --chmod too */
                 e.st.st_mode = S_IFDIR | 0755;
+                mode_t m;
+                if (di->chmod && chmod_apply(di->chmod, e.st.st_mode, &m) == 0)
+                    e.st.st_mode = m;
                 e.st.st_uid = di->chown ? di->uid : 0;
                 e.st.st_gid = di->chown ? di->gid : 0;
                 e.st.st_mtim = di->now;
@@ -1245,6 +1249,19 @@ int copy_step(struct build_ctx *bc, struct stage_state *st, const struct copy_re
         }
         if (real && strcmp(real, dest_rel) != 0)
             rebase(&c.items, dest_rel, real);
+        /* a directory source copied onto a directory that exists leaves that
+         * directory as it is (BuildKit: the target's metadata is only set
+         * when the copy creates it) */
+        for (size_t i = 0; i < c.items.n; i++) {
+            struct item *x = &c.items.v[i];
+            if (!x->is_root || !*x->dest)
+                continue;
+            if (lowerfs_resolve(&di.lower, x->dest, true, &n) == 0 && S_ISDIR(n.st.st_mode)) {
+                free(x->dest);
+                x->dest = xstrdup(""); /* not written */
+            }
+            lower_node_free(&n);
+        }
         items_finish(&c.items);
     }
 

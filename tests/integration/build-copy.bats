@@ -98,15 +98,18 @@ EOF
     assert_layer_entry app "-rw-r--r-- 0:0 w/f" -1
 }
 
-@test "missing parents of the destination are created 0755 root" {
+@test "missing parents of the destination are created 0755 root, or with --chmod and --chown" {
     ctx=$(make_context <<'EOF'
 FROM busybox
-COPY --chmod=600 f /a/b/c/f
+COPY f /a/b/c/f
+COPY --chmod=750 --chown=7:8 f /x/y/f
 EOF
 )
     echo f | add_file "$ctx" f
     build_ok -t app "$ctx"
-    assert_equal "$(layer_listing app -1)" $'drwxr-xr-x 0:0 a\ndrwxr-xr-x 0:0 a/b\ndrwxr-xr-x 0:0 a/b/c\n-rw------- 0:0 a/b/c/f'
+    assert_equal "$(layer_listing app -2)" $'drwxr-xr-x 0:0 a\ndrwxr-xr-x 0:0 a/b\ndrwxr-xr-x 0:0 a/b/c\n-rw-r--r-- 0:0 a/b/c/f'
+    # BuildKit (fsutil since 2025) gives new parents the --chmod mode
+    assert_equal "$(layer_listing app -1)" $'drwxr-x--- 7:8 x\ndrwxr-x--- 7:8 x/y\n-rwxr-x--- 7:8 x/y/f'
 }
 
 @test "a missing source fails with its name, status 1" {
@@ -470,4 +473,18 @@ lrwxrwxrwx 0:0 dir/link -> $secret/host-file"
     for blob in "$(kiln_store)"/blobs/sha256/*; do
         ! zcat -f "$blob" 2>/dev/null | grep -qa host-secret || fail "the host file's content is in $blob"
     done
+}
+
+@test "a directory copied onto an existing directory leaves its mode and owner alone" {
+    ctx=$(make_context <<'EOF2'
+FROM busybox
+COPY --chmod=700 d /tmp
+COPY d /fresh
+EOF2
+)
+    echo x | add_file "$ctx" d/x
+    chmod 0750 "$ctx/d"
+    build_ok -t app "$ctx"
+    assert_equal "$(layer_listing app -2)" $'drwxrwxrwt 0:0 tmp\n-rwx------ 0:0 tmp/x' "onto /tmp"
+    assert_equal "$(layer_listing app -1)" $'drwxr-x--- 0:0 fresh\n-rw-r--r-- 0:0 fresh/x' "to a new path"
 }
