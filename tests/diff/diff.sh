@@ -46,21 +46,28 @@ base_file() {
     esac
 }
 
+# setup [--kiln-only] BASE...: the bases in kiln's store, and the same
+# images, byte for byte, in buildah's.
 setup() {
+    local with_buildah=1
+    if [ "${1:-}" = --kiln-only ]; then
+        with_buildah=0
+        shift
+    fi
     mkdir -p "$work/buildah" "$work/kiln" "$work/tmp"
-    local b spec
+    local b spec file ref
     for b in "$@"; do
         spec=$(base_file "$b")
-        local file=${spec% *} ref=${spec#* }
-        if kln inspect "$ref" >/dev/null 2>&1; then
-            continue
+        file=${spec% *} ref=${spec#* }
+        if ! kln inspect "$ref" >/dev/null 2>&1; then
+            kln import "$KILN_TEST_FIXTURES/$file" "$ref" >/dev/null
         fi
-        kln import "$KILN_TEST_FIXTURES/$file" "$ref" >/dev/null
-        # the same image, byte for byte, for buildah
-        kln push -q "$ref" "oci-archive:$work/tmp/$b.tar:$ref" >/dev/null
-        bah pull -q "oci-archive:$work/tmp/$b.tar" >"$work/tmp/$b.id"
-        bah tag "$(cat "$work/tmp/$b.id")" "docker.io/library/$ref"
-        rm -f "$work/tmp/$b.tar"
+        if [ "$with_buildah" = 1 ] && ! bah inspect "docker.io/library/$ref" >/dev/null 2>&1; then
+            kln push -q "$ref" "oci-archive:$work/tmp/$b.tar:$ref" >/dev/null
+            bah pull -q "oci-archive:$work/tmp/$b.tar" >"$work/tmp/$b.id"
+            bah tag "$(cat "$work/tmp/$b.id")" "docker.io/library/$ref"
+            rm -f "$work/tmp/$b.tar"
+        fi
     done
 }
 
@@ -92,10 +99,14 @@ run_case() {
     local dir=$1 name
     name=$(basename "$dir")
     load_case "$dir"
-    setup $BASES
+    local buildah_too=1
     if [ -n "${KILN_TEST_MODE:-}" ] && [[ " $MODES " != *" $KILN_TEST_MODE "* ]]; then
-        echo "diff.sh: $name runs in $MODES mode only, not $KILN_TEST_MODE" >&2
-        return 3
+        buildah_too=0
+    fi
+    if [ "$buildah_too" = 1 ]; then
+        setup $BASES
+    else
+        setup --kiln-only $BASES
     fi
     local out=$work/cases/$name
     rm -rf "$out"
@@ -106,6 +117,11 @@ run_case() {
         echo "kiln build failed:"
         cat "$out/kiln.log"
         return 1
+    fi
+    if [ "$buildah_too" = 0 ]; then
+        # what this mode's buildah cannot build (no subuid range): kiln can
+        echo "$name: built by kiln in $KILN_TEST_MODE mode; buildah needs $MODES mode for it"
+        return 0
     fi
     kln push -q "$tag" "oci:$out/kiln-oci:img" >/dev/null
     if ! bah build --runtime runc --network host --identity-label=false --format docker \
