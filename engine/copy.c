@@ -277,7 +277,7 @@ int chmod_apply(const char *spec, mode_t mode, mode_t *ret)
             else
                 m = (m & ~(who & 07777)) | bits;
         }
-        if (*p == ',')
+        if (*p == ',' && p[1])
             p++;
         else if (*p)
             return -1;
