@@ -118,6 +118,8 @@ static int item_cmp(const void *x, const void *y)
 /* Sorts and drops duplicates (a later source wins over an earlier one). */
 static void items_finish(struct items *it)
 {
+    if (it->n == 0)
+        return;
     qsort(it->v, it->n, sizeof(*it->v), item_cmp);
     size_t out = 0;
     for (size_t i = 0; i < it->n; i++) {
