@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layers/gc.h"
 #include "layers/store.h"
 #include "runtime/runtime.h"
 #include "lib/log.h"
@@ -135,4 +136,11 @@ int cli_storage_driver(struct store *s, enum storage_driver *ret, struct kiln_er
                                      "or copy, got '%s'",
                                      g_opts.storage_driver);
     return driver_resolve(s, want, ret, err);
+}
+
+int cli_hold_gc_lock(struct store *s, struct kiln_error **err)
+{
+    int fd = -1;
+    /* released when the process (and any child holding the fd) exits */
+    return gc_lock_shared(s, &fd, err);
 }

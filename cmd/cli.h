@@ -46,6 +46,9 @@ struct store;
 /* The storage driver from --storage-driver, resolved (auto -> the first that
  * works); after cli_enter_namespaces. */
 int cli_storage_driver(struct store *s, enum storage_driver *ret, struct kiln_error **err);
+/* Holds the store's gc lock shared until the process exits (layers/gc.h):
+ * every command that writes into the store calls it after opening it. */
+int cli_hold_gc_lock(struct store *s, struct kiln_error **err);
 /* Opens the store named by --root / KILN_ROOT, or the default one. */
 int cli_open_store(struct store **ret, struct kiln_error **err);
 

@@ -93,6 +93,10 @@ int cmd_import(int argc, char **argv)
     struct store *s = NULL;
     if (cli_open_store(&s, &err) < 0)
         return cli_fail(&err);
+    if (cli_hold_gc_lock(s, &err) < 0) {
+        store_close(s);
+        return cli_fail(&err);
+    }
 
     struct layer_result layer = {0};
     int r;

@@ -87,6 +87,10 @@ int cmd_pull(int argc, char **argv)
     struct store *s = NULL;
     if (cli_open_store(&s, &err) < 0)
         return cli_fail(&err);
+    if (cli_hold_gc_lock(s, &err) < 0) {
+        store_close(s);
+        return cli_fail(&err);
+    }
     struct descriptor desc = {0};
     int r = pull_other_transport(s, ref, &desc, &err);
     if (r == 0)

@@ -170,7 +170,7 @@ static int run_image(const char *image_name, char **args, int n_args,
     struct run_mount *mounts = NULL;
     int status = KILN_EXIT_RUN_FAILED;
 
-    if (cli_open_store(&s, &err) < 0)
+    if (cli_open_store(&s, &err) < 0 || cli_hold_gc_lock(s, &err) < 0)
         goto fail;
     struct descriptor desc;
     if (store_resolve(s, image_name, &desc, NULL, &err) < 0)

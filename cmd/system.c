@@ -228,7 +228,8 @@ static int system_check(int argc, char **argv)
 static bool store_owned(const char *name)
 {
     static const char *const names[] = {"blobs", "trees", "cache", "mounts", "tmp",
-                                        "index.json", "oci-layout", "lock"};
+                                        "index.json", "oci-layout", "lock", "gc.lock",
+                                        "sources.json"};
     for (size_t i = 0; i < ARRAY_SIZE(names); i++)
         if (strcmp(name, names[i]) == 0)
             return true;

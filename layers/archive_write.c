@@ -523,12 +523,11 @@ static int write_archive_file(struct store *s, const struct export_item *it, siz
     return r;
 }
 
+/* (dst->index, "@N", only selects among the images of a source.) */
 static int check_tag_count(const struct transport_ref *dst, size_t n, struct kiln_error **err)
 {
-    if ((dst->ref || dst->index >= 0) && n != 1)
+    if (dst->ref && n != 1)
         return kiln_error_set(err, 0, "a destination name fits one image, not %zu", n);
-    if (dst->index >= 0)
-        return kiln_error_set(err, 0, "a destination cannot be named with @N");
     return 0;
 }
 

@@ -84,9 +84,9 @@ static void set_free(struct strset *set)
 
 static int open_lock(struct store *s, int *ret, struct kiln_error **err)
 {
-    int fd = openat(s->tmp_fd, GC_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = openat(s->root_fd, GC_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
-        return kiln_error_set(err, errno, "store '%s': open tmp/%s", s->root, GC_LOCK_NAME);
+        return kiln_error_set(err, errno, "store '%s': open %s", s->root, GC_LOCK_NAME);
     *ret = fd;
     return 0;
 }
@@ -231,6 +231,29 @@ static bool is_hex64(const char *s)
         if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
             return false;
     return n == 64;
+}
+
+/* A layer tree's entry in trees/: "<hex>" (range mode or root), "<hex>-single"
+ * (extracted where one id is mapped), and "<either>.owners", the side table
+ * of owners that goes with it (layers/tree.c).  Fills the diff_id. */
+static bool tree_entry(const char *name, char diff_id[DIGEST_STR_LEN], bool *ret_owners)
+{
+    char hex[65];
+    size_t n = strlen(name);
+    if (n < 64)
+        return false;
+    memcpy(hex, name, 64);
+    hex[64] = '\0';
+    if (!is_hex64(hex))
+        return false;
+    const char *rest = name + 64;
+    if (strncmp(rest, "-single", 7) == 0)
+        rest += 7;
+    *ret_owners = strcmp(rest, ".owners") == 0;
+    if (*rest && !*ret_owners)
+        return false;
+    snprintf(diff_id, DIGEST_STR_LEN, "sha256:%s", hex);
+    return true;
 }
 
 /* ---- marking ------------------------------------------------------------- */
@@ -472,7 +495,7 @@ static void sweep_old(struct store *s, int dirfd, const char *label, int64_t max
     char **names = strv_new();
     struct dirent *de;
     while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 && want(de->d_name))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 && (!want || want(de->d_name)))
             strv_push(&names, de->d_name);
     closedir(d);
     int64_t now = now_sec();
@@ -493,11 +516,6 @@ static void sweep_old(struct store *s, int dirfd, const char *label, int64_t max
         result_add(res, "tmp", nm, bytes);
     }
     strv_free(names);
-}
-
-static bool want_tmp(const char *name)
-{
-    return strcmp(name, GC_LOCK_NAME) != 0;
 }
 
 static bool want_stray(const char *name)
@@ -567,29 +585,38 @@ int gc_sweep(struct gc_session *g, struct gc_result *res, struct kiln_error **er
     int tfd = -1;
     if (r == 0 && list_dir_at(s->root_fd, "trees", &trees) == 0)
         tfd = openat(s->root_fd, "trees", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    for (size_t i = 0; r == 0 && tfd >= 0 && trees[i]; i++) {
-        if (!is_hex64(trees[i]))
-            continue;
-        _cleanup_free_ char *diff = xasprintf("sha256:%s", trees[i]);
-        if (set_has(&mk.diff_ids, diff))
-            continue;
-        uint64_t bytes = 0;
-        int rr = remove_dir_via_tmp(s, tfd, trees[i], "tree", &bytes);
-        if (rr < 0) {
-            r = kiln_error_set(err, -rr, "gc: remove tree %s%s", diff,
-                               rr == -EACCES || rr == -EPERM
-                                   ? " (files owned by subordinate ids need kiln's namespace)"
-                                   : "");
-            break;
+    /* trees first, then their owner tables: a tree is never without its table */
+    for (int pass = 0; pass < 2 && r == 0 && tfd >= 0; pass++) {
+        for (size_t i = 0; r == 0 && trees[i]; i++) {
+            char diff[DIGEST_STR_LEN];
+            bool owners = false;
+            if (!tree_entry(trees[i], diff, &owners) || owners != (pass == 1) ||
+                set_has(&mk.diff_ids, diff))
+                continue;
+            uint64_t bytes = 0;
+            int rr = 0;
+            if (owners) {
+                bytes = gc_du_at(tfd, trees[i]);
+                rr = unlinkat(tfd, trees[i], 0) < 0 && errno != ENOENT ? -errno : 0;
+            } else {
+                rr = remove_dir_via_tmp(s, tfd, trees[i], "tree", &bytes);
+            }
+            if (rr < 0) {
+                r = kiln_error_set(err, -rr, "gc: remove trees/%s%s", trees[i],
+                                   rr == -EACCES || rr == -EPERM
+                                       ? " (files owned by subordinate ids need kiln's namespace)"
+                                       : "");
+                break;
+            }
+            result_add(res, owners ? "tree-owners" : "tree", trees[i], bytes);
         }
-        result_add(res, "tree", diff, bytes);
     }
     if (tfd >= 0)
         close(tfd);
     marks_free(&mk);
     if (r < 0)
         return -1;
-    sweep_old(s, s->tmp_fd, "tmp/", GC_TMP_MAX_AGE, want_tmp, res);
+    sweep_old(s, s->tmp_fd, "tmp/", GC_TMP_MAX_AGE, NULL, res);
     _cleanup_close_ int cfd = openat(s->root_fd, "cache", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cfd >= 0)
         sweep_old(s, cfd, "cache/", GC_TMP_MAX_AGE, want_stray, res);
@@ -809,9 +836,10 @@ static void usage_sizes(struct store *s, struct gc_usage *u, const struct marks 
     _cleanup_close_ int tfd = openat(s->root_fd, "trees", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (tfd >= 0 && list_dir_at(s->root_fd, "trees", &trees) == 0) {
         for (size_t i = 0; trees[i]; i++) {
-            if (!is_hex64(trees[i]))
+            char d[DIGEST_STR_LEN];
+            bool owners = false;
+            if (!tree_entry(trees[i], d, &owners))
                 continue;
-            _cleanup_free_ char *d = xasprintf("sha256:%s", trees[i]);
             uint64_t size = gc_du_at(tfd, trees[i]);
             bool t = set_has(&tagged.diff_ids, d), g = set_has(&dangling.diff_ids, d),
                  c = set_has(&cache.diff_ids, d);

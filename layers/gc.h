@@ -11,14 +11,15 @@
  *     `kiln build` takes it when it starts and keeps it to the end; pull,
  *     load and import likewise; save and export while they read.
  *  2. gc takes the same lock EXCLUSIVELY (gc_begin).  The lock is flock(2) on
- *     tmp/gc.lock: it dies with its process, so a killed build never blocks
+ *     gc.lock: it dies with its process, so a killed build never blocks
  *     gc, and a running one makes gc wait or give up (gc_begin's `wait`).
  *  3. Reachable, and kept: every index.json entry's manifest, config and
  *     layers (for an image index, the child manifests present in the store
  *     and theirs), the layer blob of every cache record, and trees/<hex>
- *     whose diff_id is a layer of a kept image or record.  Everything else in
+ *     (also "<hex>-single" and their "*.owners" tables, layers/tree.c) whose
+ *     diff_id is a layer of a kept image or record.  Everything else in
  *     blobs/sha256/ and trees/ is removed; entries of tmp/ older than an hour
- *     too (tmp/gc.lock excepted).  mounts/ is only emptied by builder prune.
+ *     too.  mounts/ is only emptied by builder prune.
  *  4. Trees and mounts are renamed into tmp/ before they are deleted, so a
  *     crash never leaves a half-deleted tree under trees/.  Deleting a tree
  *     may need kiln's user namespace (files owned by subordinate ids): cmd/
@@ -39,7 +40,7 @@
 #include "layers/store.h"
 #include "lib/error.h"
 
-#define GC_LOCK_NAME "gc.lock" /* in tmp/ */
+#define GC_LOCK_NAME "gc.lock" /* at the store root, beside the index lock */
 #define GC_TMP_MAX_AGE 3600    /* seconds */
 
 /* Shared side of the contract: blocks while a gc runs (gc is short). */
@@ -57,8 +58,9 @@ void gc_end(struct gc_session *g);
 
 /* What a sweep or a prune removed. */
 struct gc_item {
-    char *kind; /* "blob", "tree", "tmp", "record", "mount", "image", "untagged" */
-    char *name; /* digest, diff_id, key, mount id, tmp name, image name */
+    char *kind; /* "blob", "tree", "tree-owners", "tmp", "record", "mount", "filehash",
+                   "image", "untagged" */
+    char *name; /* digest, trees/ entry, key, mount id, tmp name, image name */
     uint64_t bytes;
 };
 

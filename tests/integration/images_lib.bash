@@ -1,5 +1,7 @@
-# Setup shared by images*.bats and interop*.bats: self-contained (KILN,
-# KILN_ROOT per test) until tests/integration/helpers.bash lands.
+# Setup shared by images*.bats and interop*.bats, on top of helpers.bash:
+# every test gets its own store ($KILN_ROOT = $KILN_TEST_STORE, so both
+# "$KILN" and helpers.bash's `kiln` use it), and `kiln system check` must pass
+# on it when the test ends.
 #
 # Fixture images are made once per file with umoci and skopeo from
 # busybox-static, so no network is needed:
@@ -10,7 +12,8 @@
 #                 Cmd ["/bin/cat", "/app/hello.txt"]
 #   $FX/layout    the OCI layout both come from (tags base, app)
 
-KILN=${KILN:-$BATS_TEST_DIRNAME/../../build/kiln}
+# shellcheck shell=bash
+load helpers
 
 fixtures_setup_file() {
     export FX=$BATS_FILE_TMPDIR/fx
@@ -40,16 +43,17 @@ fixtures_setup_file() {
 }
 
 store_setup() {
-    export KILN_ROOT=$BATS_TEST_TMPDIR/store
+    export KILN_TEST_STORE=$BATS_TEST_TMPDIR/store
+    export KILN_ROOT=$KILN_TEST_STORE
 }
 
 # After every test: the store passes validation.
 store_teardown() {
     if [ -d "$KILN_ROOT" ]; then
         run "$KILN" system check
-        if [ "$status" -ne 0 ]; then
+        if [ "${status:-1}" -ne 0 ]; then
             echo "kiln system check failed after the test:" >&2
-            echo "$output" >&2
+            echo "${output:-}" >&2
             return 1
         fi
     fi

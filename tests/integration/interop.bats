@@ -10,7 +10,8 @@ setup_file() { fixtures_setup_file; }
 
 setup() {
     store_setup
-    PR=$BATS_TEST_TMPDIR/podman
+    # podman wants a short run root (under 50 characters)
+    PR=$(mktemp -d /tmp/kiln-podman.XXXXXX)
     PODMAN=(podman --root "$PR/root" --runroot "$PR/run" --storage-driver vfs
         --cgroup-manager cgroupfs --events-backend file)
     RUN=(run --rm --runtime runc --network host)
@@ -20,7 +21,7 @@ teardown() {
     store_teardown || return 1
     # podman's layers may hold files of subordinate ids
     if [ -d "$PR" ]; then
-        "${PODMAN[@]}" unshare rm -rf "$PR" 2>/dev/null || rm -rf "$PR" 2>/dev/null || true
+        unshare --map-auto --map-root-user rm -rf "$PR" 2>/dev/null || rm -rf "$PR"
     fi
 }
 

@@ -111,6 +111,18 @@ static void fixture(struct fixture *f, const char *name)
     tree(f->s, f->base_d);
     tree(f->s, f->cache_d);
     tree(f->s, "sha256:9999999999999999999999999999999999999999999999999999999999999999");
+    /* single-ID trees ("<hex>-single") and their owner tables (layers/tree.c) */
+    char *single = xasprintf("trees/%s-single", digest_hex(f->base_d));
+    char *owners = xasprintf("%s.owners", single);
+    mkdirat(f->s->root_fd, single, 0755);
+    write_rel(f->s, owners, "owners\n");
+    free(single), free(owners);
+    mkdirat(f->s->root_fd,
+            "trees/8888888888888888888888888888888888888888888888888888888888888888-single", 0755);
+    write_rel(f->s,
+              "trees/8888888888888888888888888888888888888888888888888888888888888888-single.owners",
+              "owners\n");
+    write_rel(f->s, "trees/not-a-tree", "left alone\n");
     /* an orphan blob, tmp leftovers old and new, a cache mount */
     struct kiln_error *err = NULL;
     if (store_blob_put(f->s, "orphan", 6, f->orphan, &err) < 0)
@@ -175,7 +187,17 @@ TEST(sweep)
     CHECK(!has_blob(f.s, f.orphan));
     CHECK(result_has(&r, "blob", f.orphan));
     CHECK(!has_path(f.s, "trees/9999999999999999999999999999999999999999999999999999999999999999"));
-    CHECK(result_has(&r, "tree", "sha256:9999"));
+    CHECK(result_has(&r, "tree", "9999"));
+    /* the single-ID flavour and the owner tables follow their trees */
+    char *kept_single = xasprintf("trees/%s-single", digest_hex(f.base_d));
+    char *kept_owners = xasprintf("trees/%s-single.owners", digest_hex(f.base_d));
+    CHECK(has_path(f.s, kept_single));
+    CHECK(has_path(f.s, kept_owners));
+    free(kept_single), free(kept_owners);
+    CHECK(!has_path(f.s, "trees/8888888888888888888888888888888888888888888888888888888888888888-single"));
+    CHECK(!has_path(f.s, "trees/8888888888888888888888888888888888888888888888888888888888888888-single.owners"));
+    CHECK(result_has(&r, "tree-owners", "8888"));
+    CHECK(has_path(f.s, "trees/not-a-tree"));
     CHECK(!has_path(f.s, "tmp/build-old"));
     CHECK(result_has(&r, "tmp", "build-old"));
     CHECK(!has_path(f.s, "cache/" KEY3));
