@@ -53,12 +53,16 @@ EOF
 }
 
 @test "sharing=locked and private keep parallel steps apart; shared does not" {
-    step='if [ -e /c/busy ]; then echo CONFLICT; exit 1; fi; touch /c/busy; sleep 1; rm /c/busy'
+    # each step leaves its mark in the cache for 1.5 s and looks for the
+    # other's: only steps that share the directory at the same time meet
+    step='touch /c/$ME; for i in $(seq 30); do if [ -e /c/$OTHER ]; then echo CONFLICT; rm -f /c/$ME; exit 1; fi; sleep 0.05; done; rm -f /c/$ME'
     for sharing in locked private shared; do
         ctx=$(make_context <<EOF
 FROM busybox AS one
+ENV ME=one OTHER=two
 RUN --mount=type=cache,id=lock-$sharing,sharing=$sharing,target=/c $step; echo one >/one
 FROM busybox AS two
+ENV ME=two OTHER=one
 RUN --mount=type=cache,id=lock-$sharing,sharing=$sharing,target=/c $step; echo two >/two
 FROM busybox
 COPY --from=one /one /one
