@@ -305,7 +305,10 @@ static int wait_child(pid_t pid, int pidfd, struct wait_state *w, struct relay *
                 continue;
             return -errno;
         }
-        if (i_sig >= 0 && fds[i_sig].revents) {
+        /* once interrupted, the pipe stays readable: every thread waiting
+         * for a container (parallel stages) must see it, not just the one
+         * that would drain it first */
+        if (i_sig >= 0 && fds[i_sig].revents && !g_signal) {
             char buf[64];
             while (read(g_sigpipe[0], buf, sizeof(buf)) > 0)
                 ;
