@@ -219,3 +219,31 @@ EOF
     assert_stderr_contains "kiln: error: Dockerfile:4: RUN echo breaking && exit 7"
     assert_stderr_contains "exit code: 7"
 }
+
+@test "SIGINT stops every running stage at once: status 130, nothing left in tmp/" {
+    ctx=$(make_context <<'EOF2'
+FROM busybox AS a
+RUN sleep 60
+FROM busybox AS b
+RUN sleep 60
+FROM busybox
+COPY --from=a /etc/passwd /a
+COPY --from=b /etc/passwd /b
+EOF2
+)
+    KILN_ROOT=$(kiln_store) "$KILN" build --progress=plain "$ctx" >"$BATS_TEST_TMPDIR/log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do
+        [ "$(grep -c '] RUN sleep 60' "$BATS_TEST_TMPDIR/log")" -ge 2 ] && break
+        sleep 0.1
+    done
+    sleep 0.5
+    start=$(date +%s)
+    kill -INT "$pid"
+    status=0
+    wait "$pid" || status=$?
+    assert_equal "$status" 130 "exit status"
+    [ $(($(date +%s) - start)) -lt 10 ] || fail "kiln took $(($(date +%s) - start)) s to stop"
+    grep -q "interrupted by SIGINT" "$BATS_TEST_TMPDIR/log" || fail "no message" "$(cat "$BATS_TEST_TMPDIR/log")"
+    assert_equal "$(ls "$(kiln_store)/tmp" | grep -v '\.lock$')" "" "tmp/"
+}
