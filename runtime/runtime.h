@@ -104,6 +104,10 @@ struct run_spec {
      * recorded (never /proc, /dev, tmpfs or bind mounts).  A path renamed
      * after its chown keeps its old name here. */
     const char *owner_log;
+    /* When > 0: a file descriptor that becomes readable when the process
+     * should be stopped (another step of the build failed): the container
+     * is killed (SIGKILL) and its status is 128+9.  0: none. */
+    int cancel_fd;
 };
 
 /* Runs spec->argv to completion.  Requires userns_enter.  The rootfs is
