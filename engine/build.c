@@ -183,8 +183,12 @@ static int cancelled_error(struct kiln_error **err)
 static void stage_finished(struct build_run *br, size_t idx, int r)
 {
     br->status[idx] = r == 0 ? STAGE_DONE : STAGE_FAILED;
-    if (r < 0)
+    if (r < 0 && !br->failed) {
         br->failed = true;
+        /* stop the containers other stages are running (never drained) */
+        if (br->cancel_pipe[1] >= 0)
+            (void)!write(br->cancel_pipe[1], "x", 1);
+    }
     pthread_cond_broadcast(&br->cond);
 }
 
@@ -302,6 +306,9 @@ static int build_stages(struct build_run *br, struct kiln_error **err)
         br->status[p->order[0]] = r == 0 ? STAGE_DONE : STAGE_FAILED;
         return r;
     }
+    if (pipe2(br->cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        return kiln_error_set(err, errno, "pipe");
+    br->bc.cancel_fd = br->cancel_pipe[0];
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     br->slots = cpus > 2 ? 2 * (int)cpus : 4; /* steps wait on I/O and processes too */
     struct stage_job *jobs = xcalloc(p->n_order, sizeof(*jobs));
@@ -602,6 +609,9 @@ static void build_run_free(struct build_run *br)
     }
     free(br->images);
     free(br->status);
+    for (int i = 0; i < 2; i++)
+        if (br->cancel_pipe[i] >= 0)
+            close(br->cancel_pipe[i]);
     plan_free(br->plan);
     df_file_free(br->file);
     dockerfile_free(br->ast);
@@ -644,6 +654,7 @@ int engine_build(const struct build_request *req, const struct build_progress *p
     struct build_run br;
     memset(&br, 0, sizeof(br));
     br.context_fd = -1;
+    br.cancel_pipe[0] = br.cancel_pipe[1] = -1;
     br.used_keys = strv_new();
     struct build_ctx *bc = &br.bc;
     bc->req = req;

@@ -42,6 +42,7 @@ struct build_run {
     pthread_cond_t cond;
     enum stage_status *status;      /* one per plan stage */
     bool failed;                    /* a stage failed: the others stop */
+    int cancel_pipe[2];             /* written when one fails: kills running steps */
     int slots;                      /* stages that may work at once */
 };
 

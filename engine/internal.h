@@ -33,6 +33,7 @@ struct build_ctx {
     pthread_mutex_t lock; /* vertex numbers, warnings (stages may run in parallel) */
     int next_vertex;
     double t0;
+    int cancel_fd;        /* readable once a stage failed: running steps stop (0: none) */
 };
 
 /* A stage being built: its image so far. */

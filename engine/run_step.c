@@ -149,6 +149,7 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
         .stdout_fd = pipefd[1],
         .stderr_fd = pipefd[1],
         .owner_log = rootfs->owner_log,
+        .cancel_fd = bc->cancel_fd,
     };
     for (size_t i = 0; bc->req->security_opts && bc->req->security_opts[i]; i++) {
         const char *v = bc->req->security_opts[i] + strlen("seccomp=");

@@ -454,6 +454,11 @@ static int do_run(struct build_run *br, struct stage_state *st, const struct df_
     };
     int r = run_step(&br->bc, st, vertex, started, &rq, &res, err);
     strv_free(env);
+    if (r < 0 && build_cancelled(br) && !runtime_interrupted()) {
+        /* killed because another stage failed: that one's error is reported */
+        kiln_error_free(err);
+        kiln_error_set(err, ECANCELED, "cancelled: another stage failed");
+    }
     if (r < 0)
         goto fail;
     vertex_done(&br->bc, vertex, started);

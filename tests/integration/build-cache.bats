@@ -203,21 +203,24 @@ EOF
     build_ok -t app "$ctx"
 }
 
-@test "a failing stage stops the build: status 1, its error reported, not another's" {
+@test "a failing stage stops the others at once: status 1, its error reported, not theirs" {
     ctx=$(make_context <<'EOF'
 FROM busybox AS slow
-RUN sleep 1 && echo slow >/slow
+RUN sleep 60 && echo slow >/slow
 FROM busybox AS broken
-RUN echo breaking && exit 7
+RUN sleep 1 && echo breaking && exit 7
 FROM busybox
 COPY --from=slow /slow /slow
 COPY --from=broken /etc/passwd /p
 EOF
 )
+    start=$(date +%s)
     run --separate-stderr kiln build --progress=plain "$ctx"
     assert_status 1
-    assert_stderr_contains "kiln: error: Dockerfile:4: RUN echo breaking && exit 7"
+    [ $(($(date +%s) - start)) -lt 20 ] || fail "the slow stage was not stopped"
+    assert_stderr_contains "kiln: error: Dockerfile:4: RUN sleep 1 && echo breaking && exit 7"
     assert_stderr_contains "exit code: 7"
+    assert_stderr_matches $'\[slow 2/2\] RUN sleep 60 && echo slow >/slow\n(#[0-9]+ .*\n)*#[0-9]+ CANCELED'
 }
 
 @test "SIGINT stops every running stage at once: status 130, nothing left in tmp/" {
