@@ -120,13 +120,18 @@ FROM busybox
 RUN --mount=type=secret,id=tok test "$(cat /run/secrets/tok)" = file-secret-value && \
     ls -l /run/secrets/tok | cut -c1-10 >/mode
 RUN --mount=type=secret,id=envsec,target=/etc/creds,mode=0440,uid=5,gid=6 \
-    test "$(cat /etc/creds)" = env-secret-value && stat -c '%a' /etc/creds >/creds-mode
+    test "$(cat /etc/creds)" = env-secret-value && stat -c '%a %u:%g' /etc/creds >/creds-mode
 RUN --mount=type=secret,id=tok,env=TOKEN test "$TOKEN" = file-secret-value && echo ok >/env-ok
 EOF
 )
     ENVSEC=env-secret-value build_ok --secret id=tok,src="$BATS_TEST_TMPDIR/tok" --secret id=envsec,env=ENVSEC -t app "$ctx"
     assert_equal "$(file_in app mode)" "-r--------"
-    assert_equal "$(file_in app creds-mode)" 440
+    if in_range_mode; then
+        assert_equal "$(file_in app creds-mode)" "440 5:6"
+    else
+        # single-ID mode: one id, every file is root's in the container
+        assert_equal "$(file_in app creds-mode)" "440 0:0"
+    fi
     assert_equal "$(file_in app env-ok)" ok
     assert_no_layer_entry app run/secrets -3
     assert_no_layer_entry app etc/creds -2
