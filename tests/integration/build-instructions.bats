@@ -399,7 +399,9 @@ EOF
 )
     build_ok -t app "$ctx"
     assert_config app '.config.Healthcheck' '{"Test":["CMD-SHELL","wget -q -O- http://localhost/ || exit 1"],"Interval":30000000000,"Timeout":5000000000,"StartPeriod":60000000000,"StartInterval":2000000000,"Retries":4}'
-    assert_config app '.history[-1].created_by' '"HEALTHCHECK {Test:[CMD-SHELL wget -q -O- http://localhost/ || exit 1] Interval:30s Timeout:5s StartPeriod:1m0s StartInterval:2s Retries:4}"'
+    # BuildKit's text: Go's %q of the HealthcheckConfig pointer
+    assert_equal "$(image_config app | jq -r '.history[-1].created_by')" \
+        "HEALTHCHECK &{[\"CMD-SHELL\" \"wget -q -O- http://localhost/ || exit 1\"] \"30s\" \"5s\" \"1m0s\" \"2s\" '\\x04'}"
 }
 
 @test "HEALTHCHECK NONE and the exec form" {

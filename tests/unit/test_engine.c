@@ -82,6 +82,24 @@ TEST(go_durations)
     }
 }
 
+TEST(go_quoted_runes)
+{
+    static const struct {
+        int64_t r;
+        const char *want;
+    } cases[] = {
+        {0, "'\\x00'"},   {4, "'\\x04'"}, {9, "'\\t'"},       {'A', "'A'"},
+        {'\'', "'\\''"}, {'\\', "'\\\\'"}, {0x7f, "'\\x7f'"}, {0x85, "'\\u0085'"},
+        {0xe9, "'\xc3\xa9'"}, {-1, "'\xef\xbf\xbd'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct strbuf sb = STRBUF_INIT;
+        go_quote_rune(&sb, cases[i].r);
+        CHECK_STR_EQ(strbuf_str(&sb), cases[i].want);
+        strbuf_release(&sb);
+    }
+}
+
 TEST(history_created_fill)
 {
     /* base image entries with times, then a metadata step (no time), a
@@ -199,6 +217,7 @@ int main(void)
     RUN(chmod_octal_and_symbolic);
     RUN(chmod_rejects_bad_values);
     RUN(go_durations);
+    RUN(go_quoted_runes);
     RUN(history_created_fill);
     RUN(history_clamp_to_epoch);
     RUN(cache_keys_have_field_boundaries);
