@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/usermap.h"
 #include "lib/cleanup.h"
 #include "lib/fsutil.h"
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
+#include "runtime/runtime.h"
 
 #define MAX_LINE 4096
 
@@ -73,7 +73,7 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
     int rc = -1;
     _cleanup_strv_ char **trees = NULL;
     struct rootfs *rootfs = NULL;
-    struct resolved_user user = {0};
+    struct run_user user = {0};
     int pipefd[2] = {-1, -1};
     pthread_t pump_thread;
     bool pumping = false;
@@ -90,7 +90,7 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
         read_image_file(&lfs, "/etc/passwd", &passwd);
         read_image_file(&lfs, "/etc/group", &group);
         lowerfs_close(&lfs);
-        int r = usermap_resolve_user(rq->user && *rq->user ? rq->user : "0", passwd, group, &user,
+        int r = runtime_user_resolve_db(passwd, group, rq->user && *rq->user ? rq->user : "0", &user,
                                      err);
         free(passwd);
         free(group);
@@ -202,6 +202,6 @@ out:
     if (pipefd[1] >= 0)
         close(pipefd[1]);
     rootfs_release(rootfs);
-    resolved_user_free(&user);
+    run_user_free(&user);
     return rc;
 }

@@ -19,7 +19,6 @@
 #include "engine/history.h"
 #include "engine/meta.h"
 #include "engine/run_step.h"
-#include "engine/usermap.h"
 #include "layers/reference.h"
 #include "layers/refs.h"
 #include "lib/cleanup.h"
@@ -27,6 +26,7 @@
 #include "lib/platform.h"
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
+#include "runtime/runtime.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -536,8 +536,8 @@ static int workdir_layer(struct build_run *br, struct stage_state *st, const cha
             if (lowerfs_read_file(&l, "/etc/group", 16 << 20, &group, &len) < 0)
                 group = NULL;
         }
-        struct resolved_user u;
-        int r = usermap_resolve_user(st->config.user, passwd, group, &u, err);
+        struct run_user u;
+        int r = runtime_user_resolve_db(passwd, group, st->config.user, &u, err);
         free(passwd);
         free(group);
         if (r < 0) {
@@ -547,7 +547,7 @@ static int workdir_layer(struct build_run *br, struct stage_state *st, const cha
         }
         uid = u.uid;
         gid = u.gid;
-        resolved_user_free(&u);
+        run_user_free(&u);
     }
     struct layer_writer *w = NULL;
     if (layer_writer_begin(br->bc.store, &br->bc.lw, &w, err) < 0) {

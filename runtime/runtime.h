@@ -153,6 +153,10 @@ struct run_user {
 int runtime_user_resolve(const char *rootfs, const char *user, struct run_user *ret,
                          struct kiln_error **err);
 void run_user_free(struct run_user *u);
+/* The same on the contents of passwd and group (NUL-terminated; NULL for a
+ * missing file): for callers that read them otherwise (layer trees). */
+int runtime_user_resolve_db(const char *passwd, const char *group, const char *user,
+                            struct run_user *ret, struct kiln_error **err);
 
 /* Completes an environment ("K=V" vector; NULL = empty) as Docker does:
  * PATH when unset, HOME (home, else "/") when unset, HOSTNAME (when hostname
