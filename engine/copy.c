@@ -1,4 +1,5 @@
 #include "engine/copy.h"
+#include "engine/context.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -142,36 +143,6 @@ static void items_finish(struct items *it)
 
 /* ---- paths -------------------------------------------------------------- */
 
-/* Cleans an absolute path ("/a/./b//c/.." -> "/a/b"); result has no trailing
- * slash except "/". */
-static char *clean_abs(const char *p)
-{
-    char **parts = strv_new();
-    _cleanup_free_ char *copy = xstrdup(p);
-    char *save = NULL;
-    for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-        if (strcmp(c, ".") == 0)
-            continue;
-        if (strcmp(c, "..") == 0) {
-            size_t n = strv_len(parts);
-            if (n) {
-                free(parts[n - 1]);
-                parts[n - 1] = NULL;
-            }
-            continue;
-        }
-        strv_push(&parts, c);
-    }
-    struct strbuf sb = STRBUF_INIT;
-    for (size_t i = 0; parts[i]; i++) {
-        strbuf_addc(&sb, '/');
-        strbuf_adds(&sb, parts[i]);
-    }
-    if (!sb.len)
-        strbuf_addc(&sb, '/');
-    strv_free(parts);
-    return strbuf_detach(&sb, NULL);
-}
 
 /* "/a/b" -> "a/b"; "/" -> "" */
 static const char *rel_of(const char *abs)
@@ -460,20 +431,6 @@ static int collect_lower_tree(struct collect *c, struct lowerfs *l, const struct
 
 /* ---- ADD: archives and URLs ---------------------------------------------- */
 
-/* Is the context file an archive that ADD unpacks? */
-static bool is_archive(int fd)
-{
-    struct archive *a = archive_read_new();
-    archive_read_support_filter_all(a);
-    archive_read_support_format_tar(a);
-    archive_read_support_format_gnutar(a);
-    struct archive_entry *e;
-    bool ok = archive_read_open_fd(a, fd, 16384) == ARCHIVE_OK &&
-              archive_read_next_header(a, &e) == ARCHIVE_OK;
-    archive_read_free(a);
-    lseek(fd, 0, SEEK_SET);
-    return ok;
-}
 
 /* Unpacks an archive's entries as items below dest_rel, their content in
  * files under the build's scratch directory. */
@@ -499,7 +456,7 @@ static int collect_archive(struct collect *c, int fd, const char *name, const ch
     struct archive_entry *e;
     int r, n = 0;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-        _cleanup_free_ char *clean = clean_abs(archive_entry_pathname(e));
+        _cleanup_free_ char *clean = path_clean_abs(archive_entry_pathname(e));
         const char *rel = rel_of(clean);
         if (!*rel)
             continue;
@@ -509,7 +466,7 @@ static int collect_archive(struct collect *c, int fd, const char *name, const ch
         x->chown_set = false;
         x->keep_owner = true;
         if (archive_entry_hardlink(e)) {
-            _cleanup_free_ char *hc = clean_abs(archive_entry_hardlink(e));
+            _cleanup_free_ char *hc = path_clean_abs(archive_entry_hardlink(e));
             x->hardlink = join_rel(dest_rel, rel_of(hc));
             x->st.st_mode = S_IFREG | (x->st.st_mode & 07777);
             cache_key_add_str(&c->key, "hardlink", x->hardlink);
@@ -1036,7 +993,7 @@ static int collect_sources(struct collect *c, struct stage_state *st, struct low
                 return -1;
         } else if (have_from) {
             cache_key_add_str(&c->key, "src", src);
-            _cleanup_free_ char *sabs = clean_abs(src);
+            _cleanup_free_ char *sabs = path_clean_abs(src);
             if (has_wildcards(sabs)) {
                 /* BuildKit: a wildcard may match nothing */
                 char **matches = strv_new();
@@ -1050,7 +1007,7 @@ static int collect_sources(struct collect *c, struct stage_state *st, struct low
                 return -1;
             }
         } else {
-            _cleanup_free_ char *sclean = clean_abs(src);
+            _cleanup_free_ char *sclean = path_clean_abs(src);
             const char *srel = *rel_of(sclean) ? rel_of(sclean) : ".";
             _cleanup_strv_ char **matches = NULL;
             if (context_glob(rq->context_fd, srel, rq->ignore, &matches, err) < 0)
@@ -1066,7 +1023,7 @@ static int collect_sources(struct collect *c, struct stage_state *st, struct low
                     const char *pivot = strstr(src, "/./");
                     if (pivot) {
                         _cleanup_free_ char *pre0 = xstrndup(src, (size_t)(pivot - src));
-                        _cleanup_free_ char *pre = clean_abs(pre0);
+                        _cleanup_free_ char *pre = path_clean_abs(pre0);
                         size_t pl = strlen(rel_of(pre));
                         if (pl && strncmp(keep, rel_of(pre), pl) == 0)
                             keep += pl + (keep[pl] == '/');
@@ -1077,7 +1034,7 @@ static int collect_sources(struct collect *c, struct stage_state *st, struct low
                     int fd = context_openat(rq->context_fd, matches[k], O_RDONLY);
                     struct stat sst;
                     if (fd >= 0 && fstat(fd, &sst) == 0 && S_ISREG(sst.st_mode) &&
-                        is_archive(fd)) {
+                        context_is_archive(fd)) {
                         uint8_t sha[32];
                         if (filehash_get(bc->filehash, fd, &sst, sha) < 0)
                             memset(sha, 0, sizeof(sha));
@@ -1150,7 +1107,7 @@ int copy_step(struct build_ctx *bc, struct stage_state *st, const struct copy_re
         dest_text[0] == '/' ? xstrdup(dest_text)
                             : xasprintf("%s/%s", rq->workdir && *rq->workdir ? rq->workdir : "/",
                                         dest_text);
-    _cleanup_free_ char *dest_abs = clean_abs(dest_joined);
+    _cleanup_free_ char *dest_abs = path_clean_abs(dest_joined);
     const char *dest_rel = rel_of(dest_abs);
     size_t n_sources = cp->n_srcs + cp->n_contents;
     bool any_wild = false;

@@ -484,34 +484,6 @@ out:
 
 /* ---- WORKDIR ------------------------------------------------------------- */
 
-static char *clean_path(const char *p)
-{
-    char **parts = strv_new();
-    _cleanup_free_ char *copy = xstrdup(p);
-    char *save = NULL;
-    for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-        if (strcmp(c, ".") == 0)
-            continue;
-        if (strcmp(c, "..") == 0) {
-            size_t n = strv_len(parts);
-            if (n) {
-                free(parts[n - 1]);
-                parts[n - 1] = NULL;
-            }
-            continue;
-        }
-        strv_push(&parts, c);
-    }
-    struct strbuf sb = STRBUF_INIT;
-    for (size_t i = 0; parts[i]; i++) {
-        strbuf_addc(&sb, '/');
-        strbuf_adds(&sb, parts[i]);
-    }
-    if (!sb.len)
-        strbuf_addc(&sb, '/');
-    strv_free(parts);
-    return strbuf_detach(&sb, NULL);
-}
 
 /* mkdir -p of the WORKDIR as a layer: the directories that do not exist,
  * owned by USER, and their existing parents as they are. */
@@ -640,7 +612,7 @@ static int do_workdir(struct build_run *br, struct stage_state *st,
                           ? st->config.working_dir
                           : "/";
     _cleanup_free_ char *joinedp = p[0] == '/' ? xstrdup(p) : xasprintf("%s/%s", cur, p);
-    _cleanup_free_ char *wd = clean_path(joinedp);
+    _cleanup_free_ char *wd = path_clean_abs(joinedp);
     free(st->config.working_dir);
     st->config.working_dir = xstrdup(wd);
     _cleanup_free_ char *history = xasprintf("WORKDIR %s", wd);

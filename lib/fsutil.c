@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 int fs_write_all(int fd, const void *buf, size_t len)
@@ -219,4 +220,35 @@ char *path_join(const char *a, const char *b)
     while (*b == '/')
         b++;
     return xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+/* Cleans an absolute path ("/a/./b//c/.." -> "/a/b"); result has no trailing
+ * slash except "/". */
+char *path_clean_abs(const char *p)
+{
+    char **parts = strv_new();
+    _cleanup_free_ char *copy = xstrdup(p);
+    char *save = NULL;
+    for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (strcmp(c, ".") == 0)
+            continue;
+        if (strcmp(c, "..") == 0) {
+            size_t n = strv_len(parts);
+            if (n) {
+                free(parts[n - 1]);
+                parts[n - 1] = NULL;
+            }
+            continue;
+        }
+        strv_push(&parts, c);
+    }
+    struct strbuf sb = STRBUF_INIT;
+    for (size_t i = 0; parts[i]; i++) {
+        strbuf_addc(&sb, '/');
+        strbuf_adds(&sb, parts[i]);
+    }
+    if (!sb.len)
+        strbuf_addc(&sb, '/');
+    strv_free(parts);
+    return strbuf_detach(&sb, NULL);
 }
