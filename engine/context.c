@@ -139,8 +139,7 @@ static bool is_url(const char *s)
     return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
 
-/* Is the file at fd a tar archive (maybe compressed)? */
-static bool looks_like_archive(int fd)
+bool context_is_archive(int fd)
 {
     struct archive *a = archive_read_new();
     archive_read_support_filter_all(a);
@@ -170,7 +169,7 @@ int context_prepare(struct build_ctx *bc, struct build_input *in, struct kiln_er
         int fd = STDIN_FILENO;
         if (is_url(req->context) && download(req->context, bc->scratch, &fd, err) < 0)
             goto fail;
-        if (fd != STDIN_FILENO && !looks_like_archive(fd)) {
+        if (fd != STDIN_FILENO && !context_is_archive(fd)) {
             /* a URL to a plain Dockerfile: empty context */
             int r = fs_read_fd(fd, DOCKERFILE_MAX, &in->dockerfile, &in->dockerfile_len);
             close(fd);

@@ -33,6 +33,7 @@ struct build_ctx {
     pthread_mutex_t lock; /* vertex numbers, warnings (stages may run in parallel) */
     int next_vertex;
     double t0;
+    int cancel_fd;        /* readable once a stage failed: running steps stop (0: none) */
 };
 
 /* A stage being built: its image so far. */
@@ -43,6 +44,7 @@ struct stage_state {
     struct descriptor *layers; /* compressed blobs; diff_ids are config.diff_ids */
     size_t n_layers;
     char key[DIGEST_STR_LEN];  /* the cache key of the last layer step (or the base) */
+    char manifest_digest[DIGEST_STR_LEN]; /* an external image's manifest ("" otherwise) */
     char **env;                /* what RUN sees and words expand with: the image's Env,
                                   then ARG values, last one wins (BuildKit's state env) */
     char **args;               /* ARGs declared: "K=V", "K" without a value (history) */
@@ -68,7 +70,9 @@ int vertex_start(struct build_ctx *bc, const char *fmt, ...) __attribute__((form
 void vertex_done(struct build_ctx *bc, int id, double started);
 void vertex_cached(struct build_ctx *bc, int id);
 void vertex_error(struct build_ctx *bc, int id, double started, const char *msg);
+void vertex_canceled(struct build_ctx *bc, int id, double started);
 void vertex_log(struct build_ctx *bc, int id, double started, const char *line, size_t len);
+void vertex_source(struct build_ctx *bc, int id, const char *excerpt);
 void vertex_status(struct build_ctx *bc, int id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void build_warn(struct build_ctx *bc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

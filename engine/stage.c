@@ -52,6 +52,7 @@ int stage_trees(struct build_ctx *bc, const struct stage_state *st, char ***ret,
                 struct kiln_error **err)
 {
     char **trees = xcalloc(st->n_layers + 1, sizeof(char *));
+    size_t n = 0;
     for (size_t i = 0; i < st->n_layers; i++) {
         size_t top = st->n_layers - 1 - i;
         char *path = NULL;
@@ -60,7 +61,14 @@ int stage_trees(struct build_ctx *bc, const struct stage_state *st, char ***ret,
             strv_free(trees);
             return -1;
         }
-        trees[i] = path;
+        /* one layer twice (two steps that changed the same, or nothing):
+         * overlayfs refuses a lower given twice, and the lower copy adds
+         * nothing to the view the upper one gives */
+        if (strv_contains(trees, path)) {
+            free(path);
+            continue;
+        }
+        trees[n++] = path;
     }
     *ret = trees;
     return 0;

@@ -270,6 +270,7 @@ static bool pump(int from, int to)
 
 struct wait_state {
     int sync_fd;
+    int cancel_fd; /* run_spec.cancel_fd, or -1 */
     bool have_error;
     struct sync_msg error;
     bool killed;
@@ -304,7 +305,7 @@ static int wait_child(pid_t pid, int pidfd, struct wait_state *w, struct relay *
 {
     bool exited = false;
     while (!exited) {
-        struct pollfd fds[5];
+        struct pollfd fds[6];
         int n = 0, i_pid = -1, i_sync = -1, i_sig = -1, i_master = -1, i_in = -1;
         fds[i_pid = n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
         if (w->sync_fd >= 0)
@@ -315,15 +316,25 @@ static int wait_child(pid_t pid, int pidfd, struct wait_state *w, struct relay *
             fds[i_master = n++] = (struct pollfd){.fd = rl->master, .events = POLLIN};
         if (rl->master >= 0 && rl->in_open)
             fds[i_in = n++] = (struct pollfd){.fd = rl->in, .events = POLLIN};
+        int i_cancel = -1;
+        if (w->cancel_fd >= 0 && !w->killed)
+            fds[i_cancel = n++] = (struct pollfd){.fd = w->cancel_fd, .events = POLLIN};
         if (poll(fds, (nfds_t)n, -1) < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
-        if (i_sig >= 0 && fds[i_sig].revents) {
+        /* once interrupted, the pipe stays readable: every thread waiting
+         * for a container (parallel stages) must see it, not just the one
+         * that would drain it first */
+        if (i_sig >= 0 && fds[i_sig].revents && !g_signal) {
             char buf[64];
             while (read(g_sigpipe[0], buf, sizeof(buf)) > 0)
                 ;
+        }
+        if (i_cancel >= 0 && fds[i_cancel].revents && !w->killed) {
+            kill(pid, SIGKILL);
+            w->killed = true;
         }
         if (g_signal && !w->killed) {
             /* pid 1 dies, and the kernel kills the rest of its pid namespace */
@@ -533,7 +544,8 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
 
     close(p.sync_fd);
     p.sync_fd = -1;
-    struct wait_state w = {.sync_fd = TAKE_FD(sync_parent)};
+    struct wait_state w = {.sync_fd = TAKE_FD(sync_parent),
+                           .cancel_fd = spec->cancel_fd > 0 ? spec->cancel_fd : -1};
     int status = wait_child(pid, pidfd, &w, &rl);
     g_forward_pid = 0;
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -112,6 +112,10 @@ struct run_spec {
      * recorded (never /proc, /dev, tmpfs or bind mounts).  A path renamed
      * after its chown keeps its old name here. */
     const char *owner_log;
+    /* When > 0: a file descriptor that becomes readable when the process
+     * should be stopped (another step of the build failed): the container
+     * is killed (SIGKILL) and its status is 128+9.  0: none. */
+    int cancel_fd;
 };
 
 /* Runs spec->argv to completion.  Requires userns_enter.  The rootfs is
@@ -158,6 +162,10 @@ struct run_user {
 int runtime_user_resolve(const char *rootfs, const char *user, struct run_user *ret,
                          struct kiln_error **err);
 void run_user_free(struct run_user *u);
+/* The same on the contents of passwd and group (NUL-terminated; NULL for a
+ * missing file): for callers that read them otherwise (layer trees). */
+int runtime_user_resolve_db(const char *passwd, const char *group, const char *user,
+                            struct run_user *ret, struct kiln_error **err);
 
 /* Completes an environment ("K=V" vector; NULL = empty) as Docker does:
  * PATH when unset, HOME (home, else "/") when unset, HOSTNAME (when hostname
