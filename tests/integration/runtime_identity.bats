@@ -77,6 +77,7 @@ COPY syscalls /usr/local/bin/
 RUN touch /f && chown 1000:1000 /f && chmod 4755 /f && \
     mkdir -p /d/sub && touch /d/sub/x && chown -R 1001:1002 /d && chmod 2775 /d && \
     touch /g && chown :50 /g && chmod g+s /g && \
+    ln -s f /lnk && chown -h 1000:1001 /lnk && mkfifo /ff && chown 5:6 /ff && \
     mkdir -m 1777 /drop && syscalls drop 1000 1000 > /drop/out && \
     su -s /bin/sh -c 'id -u > /drop/su; touch /drop/by-nobody' nobody
 EOF
@@ -88,6 +89,9 @@ EOF
     assert_layer_entry owners "drwxr-xr-x 1001:1002 d/sub" -1
     assert_layer_entry owners "-rw-r--r-- 1001:1002 d/sub/x" -1
     assert_layer_entry owners "-rw-r-Sr-- 0:50 g" -1
+    # symlinks and fifos cannot carry user.kiln.owner: the owner log (single-ID mode)
+    assert_layer_entry owners "lrwxrwxrwx 1000:1001 lnk -> f" -1
+    assert_layer_entry owners "prw-r--r-- 5:6 ff" -1
     local u=$BATS_TEST_TMPDIR/u
     mkdir "$u"
     unpack_image owners "$u"
