@@ -364,6 +364,15 @@ EOF
     run --separate-stderr kiln build --no-cache "$ctx"
     assert_status 1
     assert_stderr_contains "exit code: 137"
+    # a command that cannot start fails the build too: status 1, not 127
+    ctx=$(make_context <<'EOF'
+FROM busybox
+RUN ["/no/such/program"]
+EOF
+)
+    run --separate-stderr kiln build --no-cache "$ctx"
+    assert_status 1
+    assert_stderr_contains "/no/such/program"
     store_check
     store_tmp_empty
 }
