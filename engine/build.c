@@ -677,6 +677,10 @@ int engine_build(const struct build_request *req, const struct build_progress *p
         goto out;
     /* resolved when a step first needs a rootfs: a fully cached build mounts nothing */
     bc->driver = req->storage_driver;
+    const struct userns_info *ns = userns_current();
+    if (ns)
+        vertex_status(bc, 0, "building as uid %u in %s identity mode (%s)", (unsigned)ns->host_uid,
+                      userns_mode_name(ns->mode), ns->why ? ns->why : "forced");
     if (store_mkdtemp(bc->store, "build", &bc->scratch, err) < 0)
         goto out;
     /* a per-build hostname, like BuildKit's sandbox name */

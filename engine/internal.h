@@ -32,6 +32,7 @@ struct build_ctx {
     struct filehash *filehash;
     pthread_mutex_t lock; /* vertex numbers, warnings (stages may run in parallel) */
     int next_vertex;
+    bool driver_told;     /* the storage driver in use was shown (first mount) */
     double t0;
     int cancel_fd;        /* readable once a stage failed: running steps stop (0: none) */
 };
