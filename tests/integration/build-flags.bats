@@ -78,6 +78,34 @@ EOF
     assert_equal "$(file_in app f)" tarred
 }
 
+@test "context '-': a plain Dockerfile on stdin builds with an empty context" {
+    run --separate-stderr kiln build -t app - <<'EOF'
+FROM busybox
+RUN echo piped >/piped
+EOF
+    assert_success
+    assert_equal "$(file_in app piped)" piped
+    # COPY has nothing to copy from
+    run --separate-stderr kiln build - <<'EOF'
+FROM busybox
+COPY x /x
+EOF
+    assert_failure
+    assert_stderr_contains '"/x": not found'
+}
+
+@test "the build says which identity mode and storage driver it uses" {
+    ctx=$(make_context <<'EOF'
+FROM busybox
+RUN true
+EOF
+)
+    run --separate-stderr kiln build --no-cache --progress=plain "$ctx"
+    assert_success
+    assert_stderr_contains "in $(kiln_test_mode) identity mode"
+    assert_stderr_contains "storage driver: "
+}
+
 @test "context URL: a tar over http, with -f naming a file inside it" {
     src=$BATS_TEST_TMPDIR/src
     mkdir -p "$src/docker" "$BATS_TEST_TMPDIR/www"
