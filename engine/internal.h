@@ -79,6 +79,11 @@ void vertex_status(struct build_ctx *bc, int id, const char *fmt, ...)
 void build_warn(struct build_ctx *bc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 double monotonic_now(void);
 
+/* Resolves the storage driver (auto: a probe mount, once) and shows it;
+ * called by the first step that needs a rootfs, so a cached build mounts
+ * nothing. */
+int build_settle_driver(struct build_ctx *bc, struct kiln_error **err);
+
 /* ---- layer trees and the image's file system --------------------------- */
 
 /* The extracted trees of a stage's layers, top first. */

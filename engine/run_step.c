@@ -99,12 +99,6 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
     }
     if (rootfs_mount(bc->store, bc->driver, trees, &rootfs, err) < 0)
         goto out;
-    pthread_mutex_lock(&bc->lock);
-    bool tell = !bc->driver_told;
-    bc->driver_told = true;
-    pthread_mutex_unlock(&bc->lock);
-    if (tell)
-        vertex_status(bc, vertex, "storage driver: %s", driver_name(rootfs->driver));
     /* single-ID mode: owners the root emulation cannot keep on the files */
     rootfs->owner_log = path_join(rootfs->scratch, "owners.log");
     /* single-ID mode: what a non-root USER creates belongs to it, although

@@ -22,6 +22,23 @@ void stage_state_free(struct stage_state *st)
     memset(st, 0, sizeof(*st));
 }
 
+int build_settle_driver(struct build_ctx *bc, struct kiln_error **err)
+{
+    pthread_mutex_lock(&bc->lock);
+    int r = 0;
+    if (!bc->driver_told) {
+        enum storage_driver d;
+        r = driver_resolve(bc->store, bc->driver, &d, err);
+        if (r == 0) {
+            bc->driver = d;
+            bc->driver_told = true;
+            vertex_status(bc, 0, "storage driver: %s", driver_name(d));
+        }
+    }
+    pthread_mutex_unlock(&bc->lock);
+    return r;
+}
+
 void env_set(char ***env, const char *key, const char *value)
 {
     size_t kl = strlen(key);

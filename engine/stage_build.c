@@ -347,7 +347,7 @@ static int do_run(struct build_run *br, struct stage_state *st, const struct df_
     _cleanup_free_ char *display = NULL;
     _cleanup_free_ char *loc = NULL;
     int rc = -1;
-    int vertex = step_vertex(br, st, in, onbuild);
+    int vertex = 0;
     double started = monotonic_now();
 
     enum df_run_script mode = df_run_script(run, &script, &script_name);
@@ -387,6 +387,7 @@ static int do_run(struct build_run *br, struct stage_state *st, const struct df_
     cache_key_add_strv(&key, "hosts", br->bc.req->add_hosts);
     if (run_mounts_prepare(br, st, run, &mp, &key, err) < 0) {
         sha256_abort(&key.h);
+        vertex = step_vertex(br, st, in, onbuild);
         goto out;
     }
     have_mp = true;
@@ -395,7 +396,16 @@ static int do_run(struct build_run *br, struct stage_state *st, const struct df_
 
     struct layer_result res = {0};
     char *created = NULL;
-    if (cached_result(br, keyd, &res, &created) == 0) {
+    bool hit = cached_result(br, keyd, &res, &created) == 0;
+    /* the first step that runs settles the storage driver, and says so before
+     * its own lines */
+    if (!hit && build_settle_driver(&br->bc, err) < 0) {
+        vertex = step_vertex(br, st, in, onbuild);
+        goto out;
+    }
+    vertex = step_vertex(br, st, in, onbuild);
+    started = monotonic_now();
+    if (hit) {
         vertex_cached(&br->bc, vertex);
         rc = finish_layer(br, st, keyd, &res, true, history, created, err);
         free(created);
