@@ -558,7 +558,8 @@ int cmd_build(int argc, char **argv)
         goto out;
     }
     progress_free(p);
-    if (req.quiet)
+    /* -q and --progress=quiet: the image id, and nothing else */
+    if (req.quiet || req.progress == PROGRESS_QUIET)
         printf("%s\n", res.image_id);
     if (req.iidfile) {
         int w = fs_write_atomic_at(AT_FDCWD, req.iidfile, res.image_id, strlen(res.image_id),

@@ -12,17 +12,21 @@
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
-#define TTY_LOG_LINES 6
+#define TTY_LOG_LINES 6  /* lines shown under a running step (tty) */
+#define TAIL_LINES 10     /* lines shown again when a step fails */
 
-enum vstate { V_RUNNING, V_DONE, V_CACHED, V_ERROR };
+enum vstate { V_RUNNING, V_DONE, V_CACHED, V_ERROR, V_CANCELED };
 
 struct vertex {
     int id;
     char *name;
     enum vstate state;
     double start, end;
-    char *logs[TTY_LOG_LINES]; /* ring of the last lines (tty mode) */
+    char *logs[TAIL_LINES]; /* the last lines of output */
+    double log_t[TAIL_LINES]; /* their times since the step started */
     size_t n_logs;
+    char *source;           /* where it is in the Dockerfile (failed steps) */
+    char **statuses;        /* "writing image sha256:..." (tty: shown under it) */
 };
 
 struct progress {
@@ -88,12 +92,14 @@ static void on_log(void *ud, int id, double elapsed, const char *line, size_t le
     pthread_mutex_lock(&p->lock);
     plain(p, "#%d %.3f %.*s\n", id, elapsed, (int)len, line);
     struct vertex *v = find(p, id);
-    if (v && p->mode == PROGRESS_TTY) {
-        if (v->n_logs == TTY_LOG_LINES) {
+    if (v) {
+        if (v->n_logs == TAIL_LINES) {
             free(v->logs[0]);
-            memmove(v->logs, v->logs + 1, (TTY_LOG_LINES - 1) * sizeof(char *));
+            memmove(v->logs, v->logs + 1, (TAIL_LINES - 1) * sizeof(char *));
+            memmove(v->log_t, v->log_t + 1, (TAIL_LINES - 1) * sizeof(double));
             v->n_logs--;
         }
+        v->log_t[v->n_logs] = elapsed;
         v->logs[v->n_logs++] = xstrndup(line, len);
     }
     pthread_mutex_unlock(&p->lock);
@@ -104,6 +110,14 @@ static void on_status(void *ud, int id, const char *text)
     struct progress *p = ud;
     pthread_mutex_lock(&p->lock);
     plain(p, "#%d %s\n", id, text);
+    struct vertex *v = find(p, id);
+    if (v) {
+        /* tty rows say "writing image sha256:..." without the " done" */
+        size_t n = strlen(text);
+        if (n > 5 && strcmp(text + n - 5, " done") == 0)
+            n -= 5;
+        strv_push_take(&v->statuses, xstrndup(text, n));
+    }
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -114,6 +128,8 @@ static void finish_vertex(struct progress *p, int id, enum vstate st)
         return;
     v->state = st;
     v->end = now();
+    if (st == V_ERROR)
+        return; /* its output is shown again at the end */
     for (size_t i = 0; i < v->n_logs; i++)
         free(v->logs[i]);
     v->n_logs = 0;
@@ -146,6 +162,15 @@ static void on_error(void *ud, int id, double secs, const char *msg)
     pthread_mutex_unlock(&p->lock);
 }
 
+static void on_canceled(void *ud, int id, double secs)
+{
+    struct progress *p = ud;
+    pthread_mutex_lock(&p->lock);
+    plain(p, "#%d CANCELED %.1fs\n\n", id, secs);
+    finish_vertex(p, id, V_CANCELED);
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void on_warning(void *ud, const char *msg)
 {
     struct progress *p = ud;
@@ -153,6 +178,18 @@ static void on_warning(void *ud, const char *msg)
     strv_push(&p->warnings, msg);
     if (p->mode == PROGRESS_PLAIN)
         fprintf(stderr, "WARNING: %s\n", msg);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void on_source(void *ud, int id, const char *excerpt)
+{
+    struct progress *p = ud;
+    pthread_mutex_lock(&p->lock);
+    struct vertex *v = find(p, id);
+    if (v) {
+        free(v->source);
+        v->source = xstrdup(excerpt);
+    }
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -170,6 +207,38 @@ static int term_height(void)
     if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 5)
         return ws.ws_row;
     return 24;
+}
+
+/* Appends s to sb cut or padded to `cols` terminal columns (UTF-8
+ * sequences count one column; control characters are dropped). */
+static void add_cols(struct strbuf *sb, const char *s, int cols, bool pad)
+{
+    int used = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
+        if (*p < 0x20 || *p == 0x7f) {
+            p++;
+            continue;
+        }
+        if (used >= cols)
+            break;
+        for (size_t k = 0; k < len && p[k]; k++)
+            strbuf_addc(sb, (char)p[k]);
+        p += len;
+        while (len > 1 && *p && (*p & 0xc0) == 0x80)
+            p++;
+        used++;
+    }
+    while (pad && used++ < cols)
+        strbuf_addc(sb, ' ');
+}
+
+/* Output lines shown under a vertex in tty mode: a running step's last few. */
+static int tty_logs(const struct vertex *v)
+{
+    if (v->state != V_RUNNING)
+        return 0;
+    return (int)(v->n_logs < TTY_LOG_LINES ? v->n_logs : TTY_LOG_LINES);
 }
 
 /* Redraws the whole block; the caller holds the lock. */
@@ -192,7 +261,7 @@ static void tty_draw(struct progress *p, bool final)
     int room = term_height() - 2;
     int need = 0;
     for (size_t i = p->n_v; i-- > 0;) {
-        need += 1 + (int)p->v[i].n_logs;
+        need += 1 + tty_logs(&p->v[i]) + (int)strv_len(p->v[i].statuses);
         if (need > room) {
             first = i + 1;
             break;
@@ -203,17 +272,28 @@ static void tty_draw(struct progress *p, bool final)
         double el = (v->state == V_RUNNING ? t : v->end) - v->start;
         char timebuf[32];
         snprintf(timebuf, sizeof(timebuf), "%.1fs", el);
-        const char *prefix = v->state == V_CACHED ? "CACHED " : v->state == V_ERROR ? "ERROR " : "";
+        const char *prefix = v->state == V_CACHED     ? "CACHED "
+                             : v->state == V_ERROR    ? "ERROR "
+                             : v->state == V_CANCELED ? "CANCELED "
+                                                      : "";
         int avail = width - 4 - (int)strlen(prefix) - (int)strlen(timebuf) - 2;
         if (avail < 10)
             avail = 10;
         const char *color = v->state == V_ERROR ? "\033[31m" : v->state == V_RUNNING ? "\033[34m" : "";
-        strbuf_addf(&sb, "\033[2K%s => %s%-*.*s %s%s\n", color, prefix, avail, avail, v->name,
-                    timebuf, *color ? "\033[0m" : "");
+        strbuf_addf(&sb, "\033[2K%s => %s", color, prefix);
+        add_cols(&sb, v->name, avail, true);
+        strbuf_addf(&sb, " %s%s\n", timebuf, *color ? "\033[0m" : "");
         lines++;
-        for (size_t k = 0; k < v->n_logs; k++) {
-            strbuf_addf(&sb, "\033[2K => => # %.*s\n", width - 12 > 10 ? width - 12 : 10,
-                        v->logs[k]);
+        for (size_t k = 0; v->statuses && v->statuses[k]; k++) {
+            strbuf_adds(&sb, "\033[2K => => ");
+            add_cols(&sb, v->statuses[k], width - 8 > 10 ? width - 8 : 10, false);
+            strbuf_addc(&sb, '\n');
+            lines++;
+        }
+        for (size_t k = v->n_logs - (size_t)tty_logs(v); k < v->n_logs; k++) {
+            strbuf_adds(&sb, "\033[2K => => # ");
+            add_cols(&sb, v->logs[k], width - 12 > 10 ? width - 12 : 10, false);
+            strbuf_addc(&sb, '\n');
             lines++;
         }
     }
@@ -264,7 +344,9 @@ struct progress *progress_new(enum progress_mode mode)
         .cached = on_cached,
         .done = on_done,
         .error = on_error,
+        .canceled = on_canceled,
         .warning = on_warning,
+        .source = on_source,
     };
     return p;
 }
@@ -288,6 +370,19 @@ void progress_finish(struct progress *p, bool ok)
     p->ticking = false;
     if (p->mode == PROGRESS_TTY)
         tty_draw(p, ok);
+    /* BuildKit's error block: each failed step, its last output lines, and
+     * where it is in the Dockerfile (in every mode: it says why) */
+    for (size_t i = 0; !ok && i < p->n_v; i++) {
+        struct vertex *v = &p->v[i];
+        if (v->state != V_ERROR)
+            continue;
+        fprintf(stderr, "------\n > %s:\n", v->name);
+        for (size_t k = 0; k < v->n_logs; k++)
+            fprintf(stderr, "%.3f %s\n", v->log_t[k], v->logs[k]);
+        fprintf(stderr, "------\n");
+        if (v->source)
+            fprintf(stderr, "%s\n", v->source);
+    }
     size_t n = strv_len(p->warnings);
     if (n && p->mode != PROGRESS_QUIET) {
         fprintf(stderr, "\n %zu warning%s found:\n", n, n == 1 ? "" : "s");
@@ -302,6 +397,8 @@ void progress_free(struct progress *p)
         return;
     for (size_t i = 0; i < p->n_v; i++) {
         free(p->v[i].name);
+        free(p->v[i].source);
+        strv_free(p->v[i].statuses);
         for (size_t k = 0; k < p->v[i].n_logs; k++)
             free(p->v[i].logs[k]);
     }

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "cmd/cli.h"
-#include "engine/usermap.h"
 #include "layers/driver.h"
 #include "layers/image.h"
 #include "layers/lowerfs.h"
@@ -164,7 +163,7 @@ static int run_image(const char *image_name, char **args, int n_args,
     bool have_img = false;
     char **trees = NULL;
     struct rootfs *rootfs = NULL;
-    struct resolved_user u = {0};
+    struct run_user u = {0};
     char **env = NULL, **argv = NULL;
     char *tmpdir = NULL, *hosts = NULL, *resolv = NULL;
     struct run_mount *mounts = NULL;
@@ -199,7 +198,7 @@ static int run_image(const char *image_name, char **args, int n_args,
         group = NULL;
     lowerfs_close(&lfs);
     const char *user = o->user ? o->user : img.config.user;
-    r = usermap_resolve_user(user && *user ? user : "0", passwd, group, &u, &err);
+    r = runtime_user_resolve_db(passwd, group, user && *user ? user : "0", &u, &err);
     free(passwd);
     free(group);
     if (r < 0)
@@ -271,6 +270,7 @@ static int run_image(const char *image_name, char **args, int n_args,
         .stdout_fd = -1,
         .stderr_fd = -1,
         .tty = o->tty,
+        .forward_signals = true,
     };
     int code = 0;
     if (runtime_run(&spec, &code, &err) < 0)
@@ -279,6 +279,10 @@ static int run_image(const char *image_name, char **args, int n_args,
     goto out;
 fail:
     status = err && err->status ? err->status : KILN_EXIT_RUN_FAILED;
+    /* as docker run: 126 and 127 are the command's, 128+N an interruption;
+     * anything else kept the container from starting (no such image, ...) */
+    if (status != KILN_EXIT_NOT_EXEC && status != KILN_EXIT_NOT_FOUND && status <= 128)
+        status = KILN_EXIT_RUN_FAILED;
     if (err)
         err->status = status;
     cli_fail(&err);
@@ -293,7 +297,7 @@ out:
     strv_free(env);
     strv_free(argv);
     strv_free(trees);
-    resolved_user_free(&u);
+    run_user_free(&u);
     if (have_img)
         image_free(&img);
     store_close(s);

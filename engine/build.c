@@ -4,7 +4,10 @@
  *   -> cache import -> each needed stage, dependencies first
  *   -> the target's image: labels, history times, config + manifest
  *   -> names, outputs, cache export. */
+#include <curl/curl.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,7 @@
 #include "lib/platform.h"
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
+#include "runtime/runtime.h"
 
 const char *build_named_dir(struct build_run *br, const char *name)
 {
@@ -82,23 +86,25 @@ static int resolve_image(struct build_run *br, const char *name, struct descript
 int build_image_state(struct build_run *br, const char *name, const struct stage_state **ret,
                       struct kiln_error **err)
 {
+    /* one resolution at a time: two stages naming one image pull it once */
+    pthread_mutex_lock(&br->images_lock);
+    int rc = -1;
     for (size_t i = 0; i < br->n_images; i++) {
-        if (strcmp(br->images[i].name, name) == 0) {
-            *ret = &br->images[i].state;
-            return 0;
+        if (strcmp(br->images[i]->name, name) == 0) {
+            *ret = &br->images[i]->state;
+            rc = 0;
+            goto out;
         }
     }
     struct descriptor desc;
     if (resolve_image(br, name, &desc, err) < 0)
-        return -1;
+        goto out;
     struct image img;
     int r = image_load(br->bc.store, &desc, &img, err);
     descriptor_free(&desc);
     if (r < 0)
-        return -1;
-    br->images = xreallocarray(br->images, br->n_images + 1, sizeof(*br->images));
-    struct external_image *x = &br->images[br->n_images++];
-    memset(x, 0, sizeof(*x));
+        goto out;
+    struct external_image *x = xcalloc(1, sizeof(*x));
     x->name = xstrdup(name);
     struct stage_state *st = &x->state;
     image_config_copy(&st->config, &img.config);
@@ -111,11 +117,244 @@ int build_image_state(struct build_run *br, const char *name, const struct stage
     cache_key_add_str(&k, "base", "image");
     cache_key_add_str(&k, "manifest", img.desc.digest);
     cache_key_end(&k, st->key);
+    memcpy(st->manifest_digest, img.desc.digest, DIGEST_STR_LEN);
     st->env = strv_copy(st->config.env ? st->config.env : (char *[]){NULL});
     st->done = true;
     image_free(&img);
+    pthread_mutex_lock(&br->lock);
+    br->images = xreallocarray(br->images, br->n_images + 1, sizeof(*br->images));
+    br->images[br->n_images++] = x;
+    pthread_mutex_unlock(&br->lock);
     *ret = st;
-    return 0;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&br->images_lock);
+    return rc;
+}
+
+/* ---- the schedule: stages in parallel threads -------------------------- */
+
+/* Is this thread working on a stage (holding one of br->slots)? */
+static __thread bool holds_slot;
+
+bool build_cancelled(struct build_run *br)
+{
+    if (runtime_interrupted())
+        return true;
+    pthread_mutex_lock(&br->lock);
+    bool f = br->failed;
+    pthread_mutex_unlock(&br->lock);
+    return f;
+}
+
+void build_note_key(struct build_run *br, const char *key)
+{
+    pthread_mutex_lock(&br->lock);
+    strv_push(&br->used_keys, key);
+    pthread_mutex_unlock(&br->lock);
+}
+
+/* Does stage a need stage b, directly or through other stages? */
+static bool stage_needs(const struct plan *p, size_t a, size_t b, size_t depth)
+{
+    if (a == b)
+        return true;
+    if (depth > p->n_stages)
+        return false;
+    const struct plan_stage *ps = &p->stages[a];
+    for (size_t i = 0; i < ps->n_deps; i++)
+        if (stage_needs(p, ps->deps[i], b, depth + 1))
+            return true;
+    if (ps->base == PLAN_BASE_STAGE && stage_needs(p, ps->base_stage, b, depth + 1))
+        return true;
+    return false;
+}
+
+static int cancelled_error(struct kiln_error **err)
+{
+    if (runtime_interrupted())
+        return kiln_error_set_status(err, runtime_interrupted() == SIGTERM ? KILN_EXIT_SIGTERM
+                                                                          : KILN_EXIT_SIGINT,
+                                     0, "interrupted");
+    return kiln_error_set(err, ECANCELED, "cancelled: another stage failed");
+}
+
+/* Marks stage idx finished (lock held). */
+static void stage_finished(struct build_run *br, size_t idx, int r)
+{
+    br->status[idx] = r == 0 ? STAGE_DONE : STAGE_FAILED;
+    if (r < 0 && !br->failed) {
+        br->failed = true;
+        /* stop the containers other stages are running (never drained) */
+        if (br->cancel_pipe[1] >= 0)
+            (void)!write(br->cancel_pipe[1], "x", 1);
+    }
+    pthread_cond_broadcast(&br->cond);
+}
+
+int build_wait_stage(struct build_run *br, size_t from, size_t idx, struct kiln_error **err)
+{
+    if (from != SIZE_MAX && from != idx && stage_needs(br->plan, idx, from, 0))
+        return kiln_error_set(err, 0, "circular dependency detected on stage: %s",
+                              br->plan->stages[idx].name ? br->plan->stages[idx].name
+                                                         : "(unnamed)");
+    if (from == idx)
+        return kiln_error_set(err, 0, "a stage cannot use itself");
+    pthread_mutex_lock(&br->lock);
+    for (;;) {
+        switch (br->status[idx]) {
+        case STAGE_DONE:
+            pthread_mutex_unlock(&br->lock);
+            return 0;
+        case STAGE_FAILED:
+            pthread_mutex_unlock(&br->lock);
+            return cancelled_error(err);
+        case STAGE_IDLE: {
+            /* nobody scheduled it: build it here, in this thread's slot */
+            br->status[idx] = STAGE_RUNNING;
+            pthread_mutex_unlock(&br->lock);
+            const struct plan_stage *ps = &br->plan->stages[idx];
+            int r = 0;
+            for (size_t i = 0; i < ps->n_deps && r == 0; i++)
+                r = build_wait_stage(br, idx, ps->deps[i], err);
+            if (r == 0 && ps->base == PLAN_BASE_STAGE)
+                r = build_wait_stage(br, idx, ps->base_stage, err);
+            if (r == 0)
+                r = stage_build(br, idx, err);
+            pthread_mutex_lock(&br->lock);
+            stage_finished(br, idx, r);
+            pthread_mutex_unlock(&br->lock);
+            return r;
+        }
+        case STAGE_QUEUED:
+        case STAGE_RUNNING:
+            if (br->failed) {
+                pthread_mutex_unlock(&br->lock);
+                return cancelled_error(err);
+            }
+            /* give our slot to others while we wait */
+            if (holds_slot) {
+                br->slots++;
+                pthread_cond_broadcast(&br->cond);
+            }
+            pthread_cond_wait(&br->cond, &br->lock);
+            if (holds_slot) {
+                while (br->slots == 0)
+                    pthread_cond_wait(&br->cond, &br->lock);
+                br->slots--;
+            }
+            break;
+        }
+    }
+}
+
+struct stage_job {
+    struct build_run *br;
+    size_t idx;
+    pthread_t thread;
+    bool started;
+    int rc;
+    struct kiln_error *err;
+    double failed_at; /* when it failed (the first failure is the one reported) */
+};
+
+static void *stage_thread(void *arg)
+{
+    struct stage_job *job = arg;
+    struct build_run *br = job->br;
+    const struct plan_stage *ps = &br->plan->stages[job->idx];
+    int r = 0;
+    for (size_t i = 0; i < ps->n_deps && r == 0; i++)
+        r = build_wait_stage(br, SIZE_MAX, ps->deps[i], &job->err);
+    if (r == 0 && ps->base == PLAN_BASE_STAGE)
+        r = build_wait_stage(br, SIZE_MAX, ps->base_stage, &job->err);
+    pthread_mutex_lock(&br->lock);
+    if (r == 0) {
+        while (br->slots == 0 && !br->failed)
+            pthread_cond_wait(&br->cond, &br->lock);
+        if (br->failed) {
+            pthread_mutex_unlock(&br->lock);
+            r = cancelled_error(&job->err);
+            pthread_mutex_lock(&br->lock);
+        } else {
+            br->slots--;
+            holds_slot = true;
+            br->status[job->idx] = STAGE_RUNNING;
+            pthread_mutex_unlock(&br->lock);
+            r = stage_build(br, job->idx, &job->err);
+            pthread_mutex_lock(&br->lock);
+            holds_slot = false;
+            br->slots++;
+        }
+    }
+    if (r < 0)
+        job->failed_at = monotonic_now();
+    stage_finished(br, job->idx, r);
+    pthread_mutex_unlock(&br->lock);
+    job->rc = r;
+    return NULL;
+}
+
+/* Builds the stages the target needs, independent ones at the same time. */
+static int build_stages(struct build_run *br, struct kiln_error **err)
+{
+    const struct plan *p = br->plan;
+    br->status = xcalloc(p->n_stages + 1, sizeof(*br->status));
+    if (p->n_order == 1) {
+        br->status[p->order[0]] = STAGE_RUNNING;
+        int r = stage_build(br, p->order[0], err);
+        br->status[p->order[0]] = r == 0 ? STAGE_DONE : STAGE_FAILED;
+        return r;
+    }
+    if (pipe2(br->cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        return kiln_error_set(err, errno, "pipe");
+    br->bc.cancel_fd = br->cancel_pipe[0];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    br->slots = cpus > 2 ? 2 * (int)cpus : 4; /* steps wait on I/O and processes too */
+    struct stage_job *jobs = xcalloc(p->n_order, sizeof(*jobs));
+    for (size_t i = 0; i < p->n_order; i++)
+        br->status[p->order[i]] = STAGE_QUEUED;
+    int rc = 0;
+    for (size_t i = 0; i < p->n_order; i++) {
+        jobs[i].br = br;
+        jobs[i].idx = p->order[i];
+        if (pthread_create(&jobs[i].thread, NULL, stage_thread, &jobs[i]) != 0) {
+            rc = kiln_error_set(err, errno, "start a thread for stage %zu", p->order[i]);
+            pthread_mutex_lock(&br->lock);
+            for (size_t k = i; k < p->n_order; k++)
+                br->status[p->order[k]] = STAGE_FAILED;
+            br->failed = true;
+            pthread_cond_broadcast(&br->cond);
+            pthread_mutex_unlock(&br->lock);
+            break;
+        }
+        jobs[i].started = true;
+    }
+    struct stage_job *first = NULL;
+    for (size_t i = 0; i < p->n_order; i++) {
+        if (!jobs[i].started)
+            continue;
+        pthread_join(jobs[i].thread, NULL);
+        if (jobs[i].rc < 0 && jobs[i].err) {
+            bool cancel = jobs[i].err->code == ECANCELED;
+            if (!cancel && (!first || jobs[i].failed_at < first->failed_at))
+                first = &jobs[i];
+        }
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < p->n_order && !first; i++)
+            if (jobs[i].rc < 0)
+                first = &jobs[i]; /* only cancellations (an interrupted build) */
+    }
+    if (rc == 0 && first) {
+        *err = first->err;
+        first->err = NULL;
+        rc = -1;
+    }
+    for (size_t i = 0; i < p->n_order; i++)
+        kiln_error_free(&jobs[i].err);
+    free(jobs);
+    return rc;
 }
 
 /* /etc/hosts and /etc/resolv.conf for RUN steps, once per build. */
@@ -187,6 +426,29 @@ static int parse_and_plan(struct build_run *br, struct kiln_error **err)
                                           "on (%s) only",
                                   bc->req->platform, platform_string());
     }
+    /* FROM --platform: the build machine's only (no emulation) */
+    for (size_t i = 0; i < br->plan->n_order; i++) {
+        const struct plan_stage *ps = &br->plan->stages[br->plan->order[i]];
+        if (!ps->platform || !*ps->platform)
+            continue;
+        _cleanup_free_ char *want = xstrdup(ps->platform);
+        char *os = want, *arch = strchr(want, '/');
+        if (arch)
+            *arch++ = '\0';
+        char *variant = arch ? strchr(arch, '/') : NULL;
+        if (variant)
+            *variant = '\0';
+        struct plan_platform host;
+        plan_host_platform(&host);
+        bool same = arch && strcmp(host.os, os) == 0 && strcmp(host.arch, arch) == 0;
+        plan_platform_clear(&host);
+        if (!same)
+            return kiln_error_set(err, 0,
+                                  "%s:%d: FROM --platform=%s: kiln builds for the machine it runs "
+                                  "on (%s) only",
+                                  br->in.dockerfile_name, ps->stage->from->node->start_line,
+                                  ps->platform, platform_string());
+    }
     for (size_t i = 0; br->plan->warnings && br->plan->warnings[i]; i++)
         build_warn(bc, "%s", br->plan->warnings[i]);
     /* BuildKit's build checks run with every build and report warnings */
@@ -213,6 +475,12 @@ static int load_context(struct build_run *br, struct kiln_error **err)
     br->context_fd = open(br->in.context_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (br->context_fd < 0)
         return kiln_error_set(err, errno, "open the build context '%s'", br->in.context_dir);
+    return 0;
+}
+
+static int load_ignore(struct build_run *br, struct kiln_error **err)
+{
+    struct build_ctx *bc = &br->bc;
     int v = vertex_start(bc, "[internal] load .dockerignore");
     double started = monotonic_now();
     const char *text = br->in.ignore_text ? br->in.ignore_text : "";
@@ -240,12 +508,15 @@ static int commit_image(struct build_run *br, struct stage_state *st, struct bui
     }
     history_fill_created(&st->config, 0);
     if (bc->epoch >= 0) {
+        /* SOURCE_DATE_EPOCH: nothing in the config is later than it (base
+         * image history that is older stays as it is), as BuildKit */
+        history_clamp_created(&st->config, bc->epoch);
         free(st->config.created);
         st->config.created = rfc3339_time(bc->epoch);
     } else if (!st->config.created) {
         st->config.created = rfc3339_time(-1);
     }
-    vertex_status(bc, v, "exporting layers done");
+    vertex_status(bc, v, "exporting layers %.1fs done", monotonic_now() - started);
     struct descriptor desc;
     if (image_commit(bc->store, &st->config, st->layers, st->n_layers, &desc, ret->image_id,
                      err) < 0) {
@@ -309,6 +580,7 @@ static int export_outputs(struct build_run *br, struct stage_state *st,
                 .path = o->dest,
                 .ref = o->name ? o->name
                                : (bc->req->tags && bc->req->tags[0] ? bc->req->tags[0] : NULL),
+                .index = -1,
             };
             char *name = dst.ref ? (char *)dst.ref : NULL;
             char *names[] = {name, NULL};
@@ -331,10 +603,15 @@ static void build_run_free(struct build_run *br)
         free(br->states);
     }
     for (size_t i = 0; i < br->n_images; i++) {
-        free(br->images[i].name);
-        stage_state_free(&br->images[i].state);
+        free(br->images[i]->name);
+        stage_state_free(&br->images[i]->state);
+        free(br->images[i]);
     }
     free(br->images);
+    free(br->status);
+    for (int i = 0; i < 2; i++)
+        if (br->cancel_pipe[i] >= 0)
+            close(br->cancel_pipe[i]);
     plan_free(br->plan);
     df_file_free(br->file);
     dockerfile_free(br->ast);
@@ -343,6 +620,7 @@ static void build_run_free(struct build_run *br)
         close(br->context_fd);
     build_input_free(&br->in);
     strv_free(br->used_keys);
+    strv_free(br->metadata_shown);
     struct build_ctx *bc = &br->bc;
     filehash_close(bc->filehash);
     if (bc->scratch) {
@@ -355,6 +633,9 @@ static void build_run_free(struct build_run *br)
     free(bc->context_dir);
     store_close(bc->store);
     pthread_mutex_destroy(&bc->lock);
+    pthread_mutex_destroy(&br->lock);
+    pthread_mutex_destroy(&br->images_lock);
+    pthread_cond_destroy(&br->cond);
 }
 
 static int64_t build_epoch(const struct build_request *req)
@@ -373,6 +654,7 @@ int engine_build(const struct build_request *req, const struct build_progress *p
     struct build_run br;
     memset(&br, 0, sizeof(br));
     br.context_fd = -1;
+    br.cancel_pipe[0] = br.cancel_pipe[1] = -1;
     br.used_keys = strv_new();
     struct build_ctx *bc = &br.bc;
     bc->req = req;
@@ -380,6 +662,11 @@ int engine_build(const struct build_request *req, const struct build_progress *p
     bc->epoch = build_epoch(req);
     bc->t0 = monotonic_now();
     pthread_mutex_init(&bc->lock, NULL);
+    pthread_mutex_init(&br.lock, NULL);
+    pthread_mutex_init(&br.images_lock, NULL);
+    pthread_cond_init(&br.cond, NULL);
+    /* curl's global state, before any thread may download */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     bc->lw.compression = req->compression;
     bc->lw.level = req->compression_level;
     bc->lw.clamp_mtime = bc->epoch;
@@ -388,8 +675,12 @@ int engine_build(const struct build_request *req, const struct build_progress *p
 
     if (store_open(req->store_root, &bc->store, err) < 0)
         goto out;
-    if (driver_resolve(bc->store, req->storage_driver, &bc->driver, err) < 0)
-        goto out;
+    /* resolved when a step first needs a rootfs: a fully cached build mounts nothing */
+    bc->driver = req->storage_driver;
+    const struct userns_info *ns = userns_current();
+    if (ns)
+        vertex_status(bc, 0, "building as uid %u in %s identity mode (%s)", (unsigned)ns->host_uid,
+                      userns_mode_name(ns->mode), ns->why ? ns->why : "forced");
     if (store_mkdtemp(bc->store, "build", &bc->scratch, err) < 0)
         goto out;
     /* a per-build hostname, like BuildKit's sandbox name */
@@ -401,6 +692,8 @@ int engine_build(const struct build_request *req, const struct build_progress *p
     if (load_context(&br, err) < 0)
         goto out;
     if (parse_and_plan(&br, err) < 0)
+        goto out;
+    if (load_ignore(&br, err) < 0)
         goto out;
     for (size_t i = 0; i < req->n_cache_from; i++) {
         struct registry_opts o = {0};
@@ -418,11 +711,8 @@ int engine_build(const struct build_request *req, const struct build_progress *p
         }
     }
     br.states = xcalloc(br.plan->n_stages + 1, sizeof(*br.states));
-    for (size_t i = 0; i < br.plan->n_order; i++) {
-        size_t idx = br.plan->order[i];
-        if (stage_build(&br, idx, err) < 0)
-            goto out;
-    }
+    if (build_stages(&br, err) < 0)
+        goto out;
     struct stage_state *target = &br.states[br.plan->target];
     if (commit_image(&br, target, ret, err) < 0)
         goto out;

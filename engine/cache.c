@@ -15,7 +15,7 @@
 void cache_key_begin(struct cache_key *k, const char *parent)
 {
     sha256_init(&k->h);
-    cache_key_add_str(k, "kiln-cache-v1", parent ? parent : "");
+    cache_key_add_str(k, "kiln-cache-v2", parent ? parent : "");
 }
 
 void cache_key_add(struct cache_key *k, const char *field, const void *data, size_t len)

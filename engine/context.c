@@ -134,13 +134,43 @@ static int download(const char *url, const char *dir, int *ret_fd, struct kiln_e
     return 0;
 }
 
+/* stdin into a file of dir, so that it can be looked at before it is read:
+ * `kiln build - <Dockerfile` and `kiln build - <context.tar` both work. */
+static int spool_stdin(const char *dir, int *ret_fd, struct kiln_error **err)
+{
+    _cleanup_free_ char *path = path_join(dir, "context-stdin");
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return kiln_error_set(err, errno, "create '%s'", path);
+    char buf[64 * 1024];
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return kiln_error_set(err, e, "read the build context from stdin");
+        }
+        if (n == 0)
+            break;
+        if (fs_write_all(fd, buf, (size_t)n) < 0) {
+            int e = errno;
+            close(fd);
+            return kiln_error_set(err, e, "write '%s'", path);
+        }
+    }
+    lseek(fd, 0, SEEK_SET);
+    *ret_fd = fd;
+    return 0;
+}
+
 static bool is_url(const char *s)
 {
     return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
 
-/* Is the file at fd a tar archive (maybe compressed)? */
-static bool looks_like_archive(int fd)
+bool context_is_archive(int fd)
 {
     struct archive *a = archive_read_new();
     archive_read_support_filter_all(a);
@@ -167,11 +197,12 @@ int context_prepare(struct build_ctx *bc, struct build_input *in, struct kiln_er
             kiln_error_set(err, errno, "create '%s'", in->context_dir);
             goto fail;
         }
-        int fd = STDIN_FILENO;
-        if (is_url(req->context) && download(req->context, bc->scratch, &fd, err) < 0)
+        int fd = -1;
+        if (is_url(req->context) ? download(req->context, bc->scratch, &fd, err) < 0
+                                 : spool_stdin(bc->scratch, &fd, err) < 0)
             goto fail;
-        if (fd != STDIN_FILENO && !looks_like_archive(fd)) {
-            /* a URL to a plain Dockerfile: empty context */
+        if (!context_is_archive(fd)) {
+            /* a plain Dockerfile (from a URL or stdin): an empty context */
             int r = fs_read_fd(fd, DOCKERFILE_MAX, &in->dockerfile, &in->dockerfile_len);
             close(fd);
             if (r < 0) {
@@ -182,8 +213,7 @@ int context_prepare(struct build_ctx *bc, struct build_input *in, struct kiln_er
             return 0;
         }
         int r = context_extract_tar(fd, in->context_dir, err);
-        if (fd != STDIN_FILENO)
-            close(fd);
+        close(fd);
         if (r < 0)
             goto fail;
         df_in_context = true;

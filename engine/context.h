@@ -4,6 +4,7 @@
 #ifndef KILN_CONTEXT_H
 #define KILN_CONTEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "engine/internal.h"
@@ -23,6 +24,10 @@ void build_input_free(struct build_input *in);
 /* Prepares the context (extracting a tar into scratch when needed) and reads
  * the Dockerfile and the ignore file that applies to it. */
 int context_prepare(struct build_ctx *bc, struct build_input *ret, struct kiln_error **err);
+
+/* Is the file open as fd a tar archive (plain or compressed)?  The offset is
+ * put back to 0.  (ADD unpacks those; a URL context must be one.) */
+bool context_is_archive(int fd);
 
 /* Extracts a tar stream (any compression) into dir, refusing entries that
  * would land outside it. */

@@ -1,10 +1,12 @@
 #include "engine/copy.h"
+#include "engine/context.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -40,6 +42,7 @@ struct item {
     uint8_t sha[32];
     bool has_sha;
     bool is_root;           /* the destination directory itself */
+    bool keep_owner;        /* an archive entry: its owner comes from the archive */
     char *file_name;        /* a lone file source: its name, should the destination turn out
                                to be a directory */
     size_t seq;             /* order of addition: a later source wins */
@@ -116,6 +119,8 @@ static int item_cmp(const void *x, const void *y)
 /* Sorts and drops duplicates (a later source wins over an earlier one). */
 static void items_finish(struct items *it)
 {
+    if (it->n == 0)
+        return;
     qsort(it->v, it->n, sizeof(*it->v), item_cmp);
     size_t out = 0;
     for (size_t i = 0; i < it->n; i++) {
@@ -138,36 +143,6 @@ static void items_finish(struct items *it)
 
 /* ---- paths -------------------------------------------------------------- */
 
-/* Cleans an absolute path ("/a/./b//c/.." -> "/a/b"); result has no trailing
- * slash except "/". */
-static char *clean_abs(const char *p)
-{
-    char **parts = strv_new();
-    _cleanup_free_ char *copy = xstrdup(p);
-    char *save = NULL;
-    for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-        if (strcmp(c, ".") == 0)
-            continue;
-        if (strcmp(c, "..") == 0) {
-            size_t n = strv_len(parts);
-            if (n) {
-                free(parts[n - 1]);
-                parts[n - 1] = NULL;
-            }
-            continue;
-        }
-        strv_push(&parts, c);
-    }
-    struct strbuf sb = STRBUF_INIT;
-    for (size_t i = 0; parts[i]; i++) {
-        strbuf_addc(&sb, '/');
-        strbuf_adds(&sb, parts[i]);
-    }
-    if (!sb.len)
-        strbuf_addc(&sb, '/');
-    strv_free(parts);
-    return strbuf_detach(&sb, NULL);
-}
 
 /* "/a/b" -> "a/b"; "/" -> "" */
 static const char *rel_of(const char *abs)
@@ -275,7 +250,7 @@ int chmod_apply(const char *spec, mode_t mode, mode_t *ret)
             else
                 m = (m & ~(who & 07777)) | bits;
         }
-        if (*p == ',')
+        if (*p == ',' && p[1])
             p++;
         else if (*p)
             return -1;
@@ -456,20 +431,6 @@ static int collect_lower_tree(struct collect *c, struct lowerfs *l, const struct
 
 /* ---- ADD: archives and URLs ---------------------------------------------- */
 
-/* Is the context file an archive that ADD unpacks? */
-static bool is_archive(int fd)
-{
-    struct archive *a = archive_read_new();
-    archive_read_support_filter_all(a);
-    archive_read_support_format_tar(a);
-    archive_read_support_format_gnutar(a);
-    struct archive_entry *e;
-    bool ok = archive_read_open_fd(a, fd, 16384) == ARCHIVE_OK &&
-              archive_read_next_header(a, &e) == ARCHIVE_OK;
-    archive_read_free(a);
-    lseek(fd, 0, SEEK_SET);
-    return ok;
-}
 
 /* Unpacks an archive's entries as items below dest_rel, their content in
  * files under the build's scratch directory. */
@@ -482,7 +443,8 @@ static int collect_archive(struct collect *c, int fd, const char *name, const ch
     archive_read_support_format_gnutar(a);
     int rc = -1;
     static int seq;
-    _cleanup_free_ char *dir = xasprintf("%s/add-%d", c->bc->scratch, ++seq);
+    _cleanup_free_ char *dir =
+        xasprintf("%s/add-%d", c->bc->scratch, __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
     if (mkdir(dir, 0700) < 0) {
         kiln_error_set(err, errno, "create '%s'", dir);
         goto out;
@@ -494,7 +456,7 @@ static int collect_archive(struct collect *c, int fd, const char *name, const ch
     struct archive_entry *e;
     int r, n = 0;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-        _cleanup_free_ char *clean = clean_abs(archive_entry_pathname(e));
+        _cleanup_free_ char *clean = path_clean_abs(archive_entry_pathname(e));
         const char *rel = rel_of(clean);
         if (!*rel)
             continue;
@@ -502,8 +464,9 @@ static int collect_archive(struct collect *c, int fd, const char *name, const ch
         struct item *x = items_add(&c->items, dest);
         x->st = *archive_entry_stat(e);
         x->chown_set = false;
+        x->keep_owner = true;
         if (archive_entry_hardlink(e)) {
-            _cleanup_free_ char *hc = clean_abs(archive_entry_hardlink(e));
+            _cleanup_free_ char *hc = path_clean_abs(archive_entry_hardlink(e));
             x->hardlink = join_rel(dest_rel, rel_of(hc));
             x->st.st_mode = S_IFREG | (x->st.st_mode & 07777);
             cache_key_add_str(&c->key, "hardlink", x->hardlink);
@@ -574,7 +537,8 @@ static int collect_url(struct collect *c, const char *url, bool dest_is_dir, con
                        const char *file_dest, struct kiln_error **err)
 {
     static int seq;
-    _cleanup_free_ char *path = xasprintf("%s/url-%d", c->bc->scratch, ++seq);
+    _cleanup_free_ char *path =
+        xasprintf("%s/url-%d", c->bc->scratch, __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
     struct download d = {.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
     if (d.fd < 0)
         return kiln_error_set(err, errno, "create '%s'", path);
@@ -656,7 +620,11 @@ static int add_parent_dirs(struct build_ctx *bc, struct layer_writer *w, struct 
                 e.st.st_uid = n.uid;
                 e.st.st_gid = n.gid;
             } else {
+                /* BuildKit (fsutil since 2025): new parents take --chmod too */
                 e.st.st_mode = S_IFDIR | 0755;
+                mode_t m;
+                if (di->chmod && chmod_apply(di->chmod, e.st.st_mode, &m) == 0)
+                    e.st.st_mode = m;
                 e.st.st_uid = di->chown ? di->uid : 0;
                 e.st.st_gid = di->chown ? di->gid : 0;
                 e.st.st_mtim = di->now;
@@ -710,9 +678,94 @@ static int open_content(struct collect *c, struct dest_info *di, struct lowerfs 
     return fd;
 }
 
+static ssize_t item_index(const struct items *it, const char *dest)
+{
+    size_t lo = 0, hi = it->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = path_cmp(it->v[mid].dest, dest);
+        if (c == 0)
+            return (ssize_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* Hard links of an archive name an entry that may sort after them: in the
+ * layer, the first name of each inode (in layer order) carries the data
+ * and the others link to it. */
+static int fix_hardlinks(struct items *it, struct kiln_error **err)
+{
+    size_t *root = xcalloc(it->n + 1, sizeof(*root));
+    int rc = 0;
+    for (size_t i = 0; i < it->n; i++) {
+        size_t t = i;
+        for (size_t hops = 0; it->v[t].hardlink; hops++) {
+            ssize_t j = item_index(it, it->v[t].hardlink);
+            if (j < 0 || hops > it->n) {
+                rc = kiln_error_set(err, 0, "'%s': hard link to a missing file '%s'",
+                                    it->v[i].dest, it->v[t].hardlink);
+                goto out;
+            }
+            t = (size_t)j;
+        }
+        root[i] = t;
+    }
+    for (size_t i = 0; i < it->n; i++) {
+        size_t t = root[i];
+        if (!it->v[i].hardlink || t < i)
+            continue;
+        /* i is the first name of t's inode seen so far: it takes the data */
+        size_t first = i;
+        for (size_t k = 0; k < i; k++)
+            if (root[k] == t) {
+                first = k;
+                break;
+            }
+        if (first != i)
+            continue;
+        struct item *a = &it->v[first], *b = &it->v[t];
+        struct item tmp = *a;
+        /* swap everything but the names and the order */
+        char *ad = a->dest, *bd = b->dest;
+        size_t as = a->seq, bs = b->seq;
+        char *afn = a->file_name, *bfn = b->file_name;
+        *a = *b;
+        *b = tmp;
+        a->dest = ad;
+        a->seq = as;
+        a->file_name = afn;
+        b->dest = bd;
+        b->seq = bs;
+        b->file_name = bfn;
+        free(a->hardlink);
+        a->hardlink = NULL;
+        free(b->hardlink);
+        b->hardlink = xstrdup(a->dest);
+        for (size_t k = 0; k < it->n; k++) {
+            if (root[k] == t)
+                root[k] = first;
+            if (k != first && root[k] == first && it->v[k].hardlink &&
+                strcmp(it->v[k].hardlink, a->dest) != 0) {
+                free(it->v[k].hardlink);
+                it->v[k].hardlink = xstrdup(a->dest);
+            }
+        }
+        root[first] = first;
+    }
+out:
+    free(root);
+    return rc;
+}
+
 static int write_items(struct collect *c, struct dest_info *di, struct lowerfs *from,
                        struct layer_result *ret, struct kiln_error **err)
 {
+    if (fix_hardlinks(&c->items, err) < 0)
+        return -1;
     struct layer_writer *w = NULL;
     if (layer_writer_begin(c->bc->store, &c->bc->lw, &w, err) < 0)
         return -1;
@@ -732,11 +785,9 @@ static int write_items(struct collect *c, struct dest_info *di, struct lowerfs *
         if (add_parent_dirs(c->bc, w, di, x->dest, &emitted, err) < 0)
             goto out;
         struct layer_entry e = {.path = x->dest, .st = x->st, .content_fd = -1};
-        if (!di->chown && x->src != SRC_FILE && x->src != SRC_LOWER) {
-            e.st.st_uid = 0;
-            e.st.st_gid = 0;
-        }
-        if (x->src == SRC_FILE && !x->hardlink && x->st.st_uid == 0 && x->st.st_gid == 0) {
+        /* owners: an archive's or another stage's are kept, the context's
+         * and downloads' are root's */
+        if (!x->keep_owner && x->src != SRC_LOWER) {
             e.st.st_uid = 0;
             e.st.st_gid = 0;
         }
@@ -838,6 +889,91 @@ static void rebase(struct items *it, const char *from, const char *to)
     }
 }
 
+/* One source path of another stage or image. */
+static int collect_lower_source(struct collect *c, struct lowerfs *from, const char *sabs,
+                                bool dest_is_dir, const char *dest_rel, struct kiln_error **err)
+{
+    struct lower_node n = {0};
+    int r = lowerfs_resolve(from, sabs, true, &n);
+    if (r < 0)
+        return kiln_error_set(err, 0, "failed to compute cache key: \"%s\": not found", sabs);
+    if (S_ISDIR(n.st.st_mode)) {
+        struct item *root = items_add(&c->items, dest_rel);
+        root->st = n.st;
+        root->st.st_uid = n.uid;
+        root->st.st_gid = n.gid;
+        root->is_root = true;
+        root->keep_owner = true;
+        r = collect_lower_tree(c, from, &n, dest_rel, "", err);
+    } else {
+        _cleanup_free_ char *d =
+            dest_is_dir ? join_rel(dest_rel, base_name(sabs)) : xstrdup(dest_rel);
+        struct item *x = items_add(&c->items, d);
+        x->st = n.st;
+        x->st.st_uid = n.uid;
+        x->st.st_gid = n.gid;
+        x->src = SRC_LOWER;
+        x->node = n;
+        x->node.path = xstrdup(n.path);
+        if (S_ISLNK(n.st.st_mode))
+            lowerfs_readlink(from, &x->node, &x->link);
+    }
+    lower_node_free(&n);
+    return r < 0 ? -1 : 0;
+}
+
+/* Matches the components of an absolute pattern against the image, Go's
+ * filepath.Match per component; matches in name order. */
+static int lower_glob_at(struct lowerfs *from, const char *dir, char **comps, size_t i,
+                         char ***matches, int depth, struct kiln_error **err)
+{
+    if (!comps[i]) {
+        strv_push(matches, *dir ? dir : "/");
+        return 0;
+    }
+    if (depth > 256)
+        return kiln_error_set(err, ELOOP, "COPY --from: pattern too deep");
+    if (!has_wildcards(comps[i])) {
+        _cleanup_free_ char *next = xasprintf("%s/%s", dir, comps[i]);
+        struct lower_node n = {0};
+        bool ok = lowerfs_resolve(from, next, comps[i + 1] != NULL, &n) == 0;
+        lower_node_free(&n);
+        return ok ? lower_glob_at(from, next, comps, i + 1, matches, depth + 1, err) : 0;
+    }
+    struct lower_node d = {0};
+    if (lowerfs_resolve(from, *dir ? dir : "/", true, &d) < 0 || !S_ISDIR(d.st.st_mode)) {
+        lower_node_free(&d);
+        return 0;
+    }
+    struct lower_dirent *ents = NULL;
+    size_t n = 0;
+    int r = lowerfs_readdir(from, &d, &ents, &n);
+    lower_node_free(&d);
+    if (r < 0)
+        return kiln_error_set(err, -r, "COPY --from: read '%s'", *dir ? dir : "/");
+    for (size_t k = 0; k < n && r == 0; k++) {
+        if (fnmatch(comps[i], ents[k].name, FNM_PATHNAME) != 0)
+            continue;
+        _cleanup_free_ char *next = xasprintf("%s/%s", dir, ents[k].name);
+        r = lower_glob_at(from, next, comps, i + 1, matches, depth + 1, err);
+    }
+    lower_dirents_free(ents, n);
+    return r;
+}
+
+static int lower_glob(struct lowerfs *from, const char *pattern, char ***matches,
+                      struct kiln_error **err)
+{
+    char **comps = strv_new();
+    _cleanup_free_ char *copy = xstrdup(pattern);
+    char *save = NULL;
+    for (char *p = strtok_r(copy, "/", &save); p; p = strtok_r(NULL, "/", &save))
+        strv_push(&comps, p);
+    int r = lower_glob_at(from, "", comps, 0, matches, 0, err);
+    strv_free(comps);
+    return r;
+}
+
 static int collect_sources(struct collect *c, struct stage_state *st, struct lowerfs *from,
                            bool have_from, bool dest_is_dir, const char *dest_rel,
                            struct kiln_error **err)
@@ -857,37 +993,21 @@ static int collect_sources(struct collect *c, struct stage_state *st, struct low
                 return -1;
         } else if (have_from) {
             cache_key_add_str(&c->key, "src", src);
-            _cleanup_free_ char *sabs = clean_abs(src);
-            struct lower_node n = {0};
-            int r = lowerfs_resolve(from, sabs, true, &n);
-            if (r < 0)
-                return kiln_error_set(err, 0, "failed to compute cache key: \"%s\": not found",
-                                      sabs);
-            if (S_ISDIR(n.st.st_mode)) {
-                struct item *root = items_add(&c->items, dest_rel);
-                root->st = n.st;
-                root->st.st_uid = n.uid;
-                root->st.st_gid = n.gid;
-                root->is_root = true;
-                r = collect_lower_tree(c, from, &n, dest_rel, "", err);
-            } else {
-                _cleanup_free_ char *d =
-                    dest_is_dir ? join_rel(dest_rel, base_name(sabs)) : xstrdup(dest_rel);
-                struct item *x = items_add(&c->items, d);
-                x->st = n.st;
-                x->st.st_uid = n.uid;
-                x->st.st_gid = n.gid;
-                x->src = SRC_LOWER;
-                x->node = n;
-                x->node.path = xstrdup(n.path);
-                if (S_ISLNK(n.st.st_mode))
-                    lowerfs_readlink(from, &x->node, &x->link);
-            }
-            lower_node_free(&n);
-            if (r < 0)
+            _cleanup_free_ char *sabs = path_clean_abs(src);
+            if (has_wildcards(sabs)) {
+                /* BuildKit: a wildcard may match nothing */
+                char **matches = strv_new();
+                int r = lower_glob(from, sabs, &matches, err);
+                for (size_t k = 0; r == 0 && matches[k]; k++)
+                    r = collect_lower_source(c, from, matches[k], true, dest_rel, err);
+                strv_free(matches);
+                if (r < 0)
+                    return -1;
+            } else if (collect_lower_source(c, from, sabs, dest_is_dir, dest_rel, err) < 0) {
                 return -1;
+            }
         } else {
-            _cleanup_free_ char *sclean = clean_abs(src);
+            _cleanup_free_ char *sclean = path_clean_abs(src);
             const char *srel = *rel_of(sclean) ? rel_of(sclean) : ".";
             _cleanup_strv_ char **matches = NULL;
             if (context_glob(rq->context_fd, srel, rq->ignore, &matches, err) < 0)
@@ -903,7 +1023,7 @@ static int collect_sources(struct collect *c, struct stage_state *st, struct low
                     const char *pivot = strstr(src, "/./");
                     if (pivot) {
                         _cleanup_free_ char *pre0 = xstrndup(src, (size_t)(pivot - src));
-                        _cleanup_free_ char *pre = clean_abs(pre0);
+                        _cleanup_free_ char *pre = path_clean_abs(pre0);
                         size_t pl = strlen(rel_of(pre));
                         if (pl && strncmp(keep, rel_of(pre), pl) == 0)
                             keep += pl + (keep[pl] == '/');
@@ -914,7 +1034,7 @@ static int collect_sources(struct collect *c, struct stage_state *st, struct low
                     int fd = context_openat(rq->context_fd, matches[k], O_RDONLY);
                     struct stat sst;
                     if (fd >= 0 && fstat(fd, &sst) == 0 && S_ISREG(sst.st_mode) &&
-                        is_archive(fd)) {
+                        context_is_archive(fd)) {
                         uint8_t sha[32];
                         if (filehash_get(bc->filehash, fd, &sst, sha) < 0)
                             memset(sha, 0, sizeof(sha));
@@ -987,7 +1107,7 @@ int copy_step(struct build_ctx *bc, struct stage_state *st, const struct copy_re
         dest_text[0] == '/' ? xstrdup(dest_text)
                             : xasprintf("%s/%s", rq->workdir && *rq->workdir ? rq->workdir : "/",
                                         dest_text);
-    _cleanup_free_ char *dest_abs = clean_abs(dest_joined);
+    _cleanup_free_ char *dest_abs = path_clean_abs(dest_joined);
     const char *dest_rel = rel_of(dest_abs);
     size_t n_sources = cp->n_srcs + cp->n_contents;
     bool any_wild = false;
@@ -1020,17 +1140,23 @@ int copy_step(struct build_ctx *bc, struct stage_state *st, const struct copy_re
     cache_key_add_int(&c.key, "dest_is_dir", dest_is_dir);
     cache_key_add_int(&c.key, "link", cp->link);
     if (rq->from) {
-        if (stage_lowerfs(bc, rq->from->stage, &from, err) < 0)
-            goto out;
-        have_from = true;
+        /* another stage or an image: its key names its content, so a hit
+         * reads none of its files (nor extracts its layers) */
         cache_key_add_str(&c.key, "from", rq->from->stage->key);
+        for (size_t i = 0; i < cp->n_srcs; i++)
+            cache_key_add_str(&c.key, "src", cp->srcs[i].text);
+        for (size_t i = 0; i < cp->n_contents; i++)
+            cache_key_add(&c.key, "heredoc", cp->contents[i].data, cp->contents[i].len);
+        cache_key_end(&c.key, ret_key);
+        cache_key_begin(&c.key, NULL); /* what collecting adds below goes nowhere */
+    } else {
+        if (collect_sources(&c, st, &from, false, dest_is_dir, dest_rel, err) < 0)
+            goto out;
+        items_finish(&c.items);
+        for (size_t i = 0; i < c.items.n; i++)
+            key_item(&c, &c.items.v[i]);
+        cache_key_end(&c.key, ret_key);
     }
-    if (collect_sources(&c, st, &from, have_from, dest_is_dir, dest_rel, err) < 0)
-        goto out;
-    items_finish(&c.items);
-    for (size_t i = 0; i < c.items.n; i++)
-        key_item(&c, &c.items.v[i]);
-    cache_key_end(&c.key, ret_key);
 
     if (!bc->req->no_cache) {
         struct cache_record rec;
@@ -1042,6 +1168,15 @@ int copy_step(struct build_ctx *bc, struct stage_state *st, const struct copy_re
             rc = 0;
             goto out;
         }
+    }
+
+    if (rq->from) {
+        if (stage_lowerfs(bc, rq->from->stage, &from, err) < 0)
+            goto out;
+        have_from = true;
+        if (collect_sources(&c, st, &from, true, dest_is_dir, dest_rel, err) < 0)
+            goto out;
+        items_finish(&c.items);
     }
 
     /* 2. a miss: place the items in the image (--link never looks at it) */
@@ -1073,6 +1208,19 @@ int copy_step(struct build_ctx *bc, struct stage_state *st, const struct copy_re
         }
         if (real && strcmp(real, dest_rel) != 0)
             rebase(&c.items, dest_rel, real);
+        /* a directory source copied onto a directory that exists leaves that
+         * directory as it is (BuildKit: the target's metadata is only set
+         * when the copy creates it) */
+        for (size_t i = 0; i < c.items.n; i++) {
+            struct item *x = &c.items.v[i];
+            if (!x->is_root || !*x->dest)
+                continue;
+            if (lowerfs_resolve(&di.lower, x->dest, true, &n) == 0 && S_ISDIR(n.st.st_mode)) {
+                free(x->dest);
+                x->dest = xstrdup(""); /* not written */
+            }
+            lower_node_free(&n);
+        }
         items_finish(&c.items);
     }
 
@@ -1110,6 +1258,18 @@ int copy_step(struct build_ctx *bc, struct stage_state *st, const struct copy_re
     for (size_t i = 0; i < c.items.n; i++)
         if (c.items.v[i].src == SRC_BUFFER)
             c.items.v[i].st.st_mtim = di.now;
+    /* a wildcard that matched nothing still makes the destination
+     * (BuildKit: AllowEmptyWildcard, CreateDestPath) */
+    if (c.items.n == 0 && dest_is_dir && *dest_rel) {
+        struct lower_node n = {0};
+        bool exists = di.have_lower && lowerfs_resolve(&di.lower, dest_abs, true, &n) == 0;
+        lower_node_free(&n);
+        if (!exists) {
+            struct item *x = items_add(&c.items, dest_rel);
+            x->st.st_mode = S_IFDIR | 0755;
+            x->st.st_mtim = di.now;
+        }
+    }
     if (write_items(&c, &di, &from, ret, err) < 0)
         goto out;
     rc = 0;
@@ -1120,8 +1280,7 @@ out:
         lowerfs_close(&from);
     if (c.exclude)
         ignore_free((struct ignore *)c.exclude);
-    if (rc < 0 || *ret_cached)
-        sha256_abort(&c.key.h);
+    sha256_abort(&c.key.h);
     items_free(&c.items);
     return rc;
 }

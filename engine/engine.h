@@ -106,8 +106,13 @@ struct build_progress {
     void (*cached)(void *ud, int id);
     void (*done)(void *ud, int id, double seconds);
     void (*error)(void *ud, int id, double seconds, const char *msg);
+    /* stopped because another step failed */
+    void (*canceled)(void *ud, int id, double seconds);
     /* a warning to repeat at the end */
     void (*warning)(void *ud, const char *msg);
+    /* where a failed step is in its Dockerfile: BuildKit's excerpt
+     * ("Dockerfile:12", a rule, numbered lines with ">>>" on the step's) */
+    void (*source)(void *ud, int id, const char *excerpt);
 };
 
 struct build_result {

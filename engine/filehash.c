@@ -1,6 +1,7 @@
 #include "engine/filehash.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct fh_entry {
 };
 
 struct filehash {
+    pthread_mutex_t lock; /* stages run in parallel threads */
     struct store *store;
     struct fh_entry *slots;
     size_t cap, n;
@@ -69,6 +71,7 @@ static void fh_insert(struct filehash *fh, const struct fh_entry *e)
 struct filehash *filehash_open(struct store *s)
 {
     struct filehash *fh = xcalloc(1, sizeof(*fh));
+    pthread_mutex_init(&fh->lock, NULL);
     fh->store = s;
     fh_grow(fh);
     char *buf = NULL;
@@ -101,16 +104,17 @@ static int64_t ns_of(const struct timespec *t)
 
 int filehash_get(struct filehash *fh, int fd, const struct stat *st, uint8_t out[32])
 {
+    int64_t m = ns_of(&st->st_mtim), c = ns_of(&st->st_ctim);
+    pthread_mutex_lock(&fh->lock);
     size_t i = slot_of(fh, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
     struct fh_entry *e = &fh->slots[i];
-    int64_t m = ns_of(&st->st_mtim), c = ns_of(&st->st_ctim);
     if (e->used && e->size == (uint64_t)st->st_size && e->mtime_ns == m && e->ctime_ns == c) {
         memcpy(out, e->sha, 32);
-        if (e->used != 2) {
-            e->used = 2;
-        }
+        e->used = 2;
+        pthread_mutex_unlock(&fh->lock);
         return 0;
     }
+    pthread_mutex_unlock(&fh->lock);
     struct sha256 h;
     sha256_init(&h);
     char buf[128 * 1024];
@@ -139,8 +143,10 @@ int filehash_get(struct filehash *fh, int fd, const struct stat *st, uint8_t out
     struct fh_entry ne = {(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size, m, c,
                           {0}, 2};
     memcpy(ne.sha, out, 32);
+    pthread_mutex_lock(&fh->lock);
     fh_insert(fh, &ne);
     fh->dirty = true;
+    pthread_mutex_unlock(&fh->lock);
     return 0;
 }
 
@@ -172,5 +178,6 @@ void filehash_close(struct filehash *fh)
         free(buf);
     }
     free(fh->slots);
+    pthread_mutex_destroy(&fh->lock);
     free(fh);
 }

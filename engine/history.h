@@ -27,4 +27,10 @@ void history_add(struct image_config *c, const char *created_by, bool with_layer
  * entry's.  first_new: index of the first entry this build added. */
 void history_fill_created(struct image_config *c, size_t first_new);
 
+/* Go's strconv.QuoteRune (fmt's %q of an integer): 'A', '\x04', '\u00a0'. */
+void go_quote_rune(struct strbuf *out, int64_t r);
+
+/* Sets every history time later than epoch (or missing) to epoch. */
+void history_clamp_created(struct image_config *c, int64_t epoch);
+
 #endif

@@ -32,7 +32,9 @@ struct build_ctx {
     struct filehash *filehash;
     pthread_mutex_t lock; /* vertex numbers, warnings (stages may run in parallel) */
     int next_vertex;
+    bool driver_told;     /* the storage driver in use was shown (first mount) */
     double t0;
+    int cancel_fd;        /* readable once a stage failed: running steps stop (0: none) */
 };
 
 /* A stage being built: its image so far. */
@@ -43,6 +45,7 @@ struct stage_state {
     struct descriptor *layers; /* compressed blobs; diff_ids are config.diff_ids */
     size_t n_layers;
     char key[DIGEST_STR_LEN];  /* the cache key of the last layer step (or the base) */
+    char manifest_digest[DIGEST_STR_LEN]; /* an external image's manifest ("" otherwise) */
     char **env;                /* what RUN sees and words expand with: the image's Env,
                                   then ARG values, last one wins (BuildKit's state env) */
     char **args;               /* ARGs declared: "K=V", "K" without a value (history) */
@@ -68,11 +71,18 @@ int vertex_start(struct build_ctx *bc, const char *fmt, ...) __attribute__((form
 void vertex_done(struct build_ctx *bc, int id, double started);
 void vertex_cached(struct build_ctx *bc, int id);
 void vertex_error(struct build_ctx *bc, int id, double started, const char *msg);
+void vertex_canceled(struct build_ctx *bc, int id, double started);
 void vertex_log(struct build_ctx *bc, int id, double started, const char *line, size_t len);
+void vertex_source(struct build_ctx *bc, int id, const char *excerpt);
 void vertex_status(struct build_ctx *bc, int id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void build_warn(struct build_ctx *bc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 double monotonic_now(void);
+
+/* Resolves the storage driver (auto: a probe mount, once) and shows it;
+ * called by the first step that needs a rootfs, so a cached build mounts
+ * nothing. */
+int build_settle_driver(struct build_ctx *bc, struct kiln_error **err);
 
 /* ---- layer trees and the image's file system --------------------------- */
 

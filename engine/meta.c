@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dockerfile/dockerfile.h"
 #include "engine/history.h"
 #include "lib/cleanup.h"
 #include "lib/strbuf.h"
@@ -189,19 +190,23 @@ static void healthcheck(struct stage_state *st, const struct df_instruction *in)
         free(st->config.healthcheck);
     }
     st->config.healthcheck = hc;
-    /* fmt's %+v of the HealthcheckConfig struct */
+    /* BuildKit: fmt.Sprintf("HEALTHCHECK %q", &HealthcheckConfig{...}), Go's
+     * %q of each field: the test quoted, durations through their String()
+     * quoted, the retries count as a quoted character literal */
     struct strbuf msg = STRBUF_INIT;
-    strbuf_adds(&msg, "HEALTHCHECK {Test:");
-    go_plain_strv(&msg, hc->test);
-    strbuf_adds(&msg, " Interval:");
-    go_duration(&msg, hc->interval);
-    strbuf_adds(&msg, " Timeout:");
-    go_duration(&msg, hc->timeout);
-    strbuf_adds(&msg, " StartPeriod:");
-    go_duration(&msg, hc->start_period);
-    strbuf_adds(&msg, " StartInterval:");
-    go_duration(&msg, hc->start_interval);
-    strbuf_addf(&msg, " Retries:%lld}", (long long)hc->retries);
+    strbuf_adds(&msg, "HEALTHCHECK &{");
+    go_quote_strv(&msg, hc->test);
+    const int64_t durations[] = {hc->interval, hc->timeout, hc->start_period, hc->start_interval};
+    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        struct strbuf d = STRBUF_INIT;
+        go_duration(&d, durations[i]);
+        strbuf_addc(&msg, ' ');
+        dockerfile_go_quote(&msg, d.buf, d.len);
+        strbuf_release(&d);
+    }
+    strbuf_addc(&msg, ' ');
+    go_quote_rune(&msg, hc->retries);
+    strbuf_addc(&msg, '}');
     history_add(&st->config, msg.buf, false, NULL);
     strbuf_release(&msg);
 }

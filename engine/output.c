@@ -59,6 +59,7 @@ static int copy_fd(int in, int out)
 
 struct local_ctx {
     int dirfd;
+    bool owners; /* keep owners (where the ids are mapped) */
 };
 
 static int local_pre(void *ud, struct lowerfs *l, const struct lower_node *n, const char *path,
@@ -86,6 +87,10 @@ static int local_pre(void *ud, struct lowerfs *l, const struct lower_node *n, co
         close(in);
         if (r == 0 && fchmod(out, mode) < 0)
             r = -errno;
+        if (c->owners)
+            (void)!fchown(out, n->uid, n->gid);
+        if (c->owners && r == 0 && (mode & 07000))
+            (void)!fchmod(out, mode); /* chown clears setuid and setgid */
         struct timespec ts[2] = {n->st.st_mtim, n->st.st_mtim};
         futimens(out, ts);
         close(out);
@@ -96,6 +101,8 @@ static int local_pre(void *ud, struct lowerfs *l, const struct lower_node *n, co
         int r = lowerfs_readlink(l, n, &target);
         if (r < 0 || symlinkat(target, c->dirfd, path) < 0)
             return kiln_error_set(err, r < 0 ? -r : errno, "output: symlink '%s'", path);
+        if (c->owners)
+            (void)!fchownat(c->dirfd, path, n->uid, n->gid, AT_SYMLINK_NOFOLLOW);
     } else if (S_ISFIFO(n->st.st_mode)) {
         if (mkfifoat(c->dirfd, path, mode) < 0)
             return kiln_error_set(err, errno, "output: fifo '%s'", path);
@@ -110,7 +117,9 @@ static int local_post(void *ud, struct lowerfs *l, const struct lower_node *n, c
     struct local_ctx *c = ud;
     if (!S_ISDIR(n->st.st_mode))
         return 0;
-    (void)!fchmodat(c->dirfd, path, (n->st.st_mode & 07777) | 0200, 0);
+    if (c->owners)
+        (void)!fchownat(c->dirfd, path, n->uid, n->gid, AT_SYMLINK_NOFOLLOW);
+    (void)!fchmodat(c->dirfd, path, (n->st.st_mode & 07777) | (c->owners ? 0 : 0200), 0);
     struct timespec ts[2] = {n->st.st_mtim, n->st.st_mtim};
     utimensat(c->dirfd, path, ts, AT_SYMLINK_NOFOLLOW);
     return 0;
@@ -146,6 +155,44 @@ int output_local(struct build_ctx *bc, const struct stage_state *st, const char 
     }
     r = walk(&l, &root, "", local_pre, local_post, &c, err);
     lower_node_free(&root);
+    lowerfs_close(&l);
+    close(c.dirfd);
+    return r;
+}
+
+int output_copy_subtree(struct build_ctx *bc, const struct stage_state *st, const char *path,
+                        const char *dir, struct kiln_error **err)
+{
+    int r = fs_mkdir_p(dir, 0755);
+    if (r < 0)
+        return kiln_error_set(err, -r, "create '%s'", dir);
+    struct local_ctx c = {.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), .owners = true};
+    if (c.dirfd < 0)
+        return kiln_error_set(err, errno, "open '%s'", dir);
+    struct lowerfs l;
+    if (st->n_layers == 0) {
+        close(c.dirfd);
+        return strcmp(path, "/") == 0 ? 0 : kiln_error_set(err, ENOENT, "'%s': not found", path);
+    }
+    if (stage_lowerfs(bc, st, &l, err) < 0) {
+        close(c.dirfd);
+        return -1;
+    }
+    struct lower_node n = {0};
+    r = lowerfs_resolve(&l, path, true, &n);
+    if (r < 0) {
+        r = kiln_error_set(err, -r, "'%s'", path);
+    } else if (S_ISDIR(n.st.st_mode)) {
+        r = walk(&l, &n, "", local_pre, local_post, &c, err);
+        if (r == 0) {
+            (void)!fchown(c.dirfd, n.uid, n.gid);
+            (void)!fchmod(c.dirfd, n.st.st_mode & 07777);
+        }
+    } else {
+        const char *slash = strrchr(n.path, '/');
+        r = local_pre(&c, &l, &n, slash ? slash + 1 : n.path, err);
+    }
+    lower_node_free(&n);
     lowerfs_close(&l);
     close(c.dirfd);
     return r;

@@ -8,34 +8,26 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/usermap.h"
 #include "lib/cleanup.h"
+#include "lib/fsutil.h"
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
+#include "runtime/runtime.h"
 
-#define TAIL_LINES 12
 #define MAX_LINE 4096
 
-/* Reads the step's output, forwards it line by line and keeps the tail for
- * the error message. */
+/* Reads the step's output and forwards it line by line (progress keeps the
+ * tail for the error block). */
 struct output_pump {
     struct build_ctx *bc;
     int vertex;
     double started;
     int fd;
-    char *tail[TAIL_LINES];
-    size_t n_tail;
 };
 
 static void pump_line(struct output_pump *p, const char *line, size_t len)
 {
     vertex_log(p->bc, p->vertex, p->started, line, len);
-    if (p->n_tail == TAIL_LINES) {
-        free(p->tail[0]);
-        memmove(p->tail, p->tail + 1, (TAIL_LINES - 1) * sizeof(char *));
-        p->n_tail--;
-    }
-    p->tail[p->n_tail++] = xstrndup(line, len);
 }
 
 static void *pump_main(void *arg)
@@ -81,7 +73,7 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
     int rc = -1;
     _cleanup_strv_ char **trees = NULL;
     struct rootfs *rootfs = NULL;
-    struct resolved_user user = {0};
+    struct run_user user = {0};
     int pipefd[2] = {-1, -1};
     pthread_t pump_thread;
     bool pumping = false;
@@ -98,7 +90,7 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
         read_image_file(&lfs, "/etc/passwd", &passwd);
         read_image_file(&lfs, "/etc/group", &group);
         lowerfs_close(&lfs);
-        int r = usermap_resolve_user(rq->user && *rq->user ? rq->user : "0", passwd, group, &user,
+        int r = runtime_user_resolve_db(passwd, group, rq->user && *rq->user ? rq->user : "0", &user,
                                      err);
         free(passwd);
         free(group);
@@ -107,6 +99,16 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
     }
     if (rootfs_mount(bc->store, bc->driver, trees, &rootfs, err) < 0)
         goto out;
+    /* single-ID mode: owners the root emulation cannot keep on the files */
+    rootfs->owner_log = path_join(rootfs->scratch, "owners.log");
+    /* single-ID mode: what a non-root USER creates belongs to it, although
+     * the kernel could only give it kiln's one id */
+    const struct userns_info *ns = userns_current();
+    if (ns && ns->mode == USERNS_SINGLE && (user.uid != 0 || user.gid != 0)) {
+        rootfs->new_owner = true;
+        rootfs->new_uid = user.uid;
+        rootfs->new_gid = user.gid;
+    }
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
         kiln_error_set(err, errno, "pipe");
         goto out;
@@ -146,6 +148,8 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
         .stdin_fd = -1,
         .stdout_fd = pipefd[1],
         .stderr_fd = pipefd[1],
+        .owner_log = rootfs->owner_log,
+        .cancel_fd = bc->cancel_fd,
     };
     for (size_t i = 0; bc->req->security_opts && bc->req->security_opts[i]; i++) {
         const char *v = bc->req->security_opts[i] + strlen("seccomp=");
@@ -178,17 +182,9 @@ int run_step(struct build_ctx *bc, struct stage_state *st, int vertex, double st
     if (r < 0)
         goto out;
     if (status != 0) {
-        struct strbuf msg = STRBUF_INIT;
-        strbuf_addf(&msg, "process \"%s\" did not complete successfully: exit code: %d",
-                    rq->display, status);
-        if (pump.n_tail) {
-            strbuf_addf(&msg, "\n%s:\n--------------------\n", rq->location);
-            for (size_t i = 0; i < pump.n_tail; i++)
-                strbuf_addf(&msg, "  %s\n", pump.tail[i]);
-            strbuf_adds(&msg, "--------------------");
-        }
-        kiln_error_set(err, 0, "%s", msg.buf);
-        strbuf_release(&msg);
+        /* the output's tail is progress's to show (BuildKit's error block) */
+        kiln_error_set(err, 0, "process \"%s\" did not complete successfully: exit code: %d",
+                       rq->display, status);
         goto out;
     }
     if (rootfs_diff(bc->store, rootfs, &bc->lw, ret, err) < 0)
@@ -205,9 +201,7 @@ out:
         close(pipefd[0]);
     if (pipefd[1] >= 0)
         close(pipefd[1]);
-    for (size_t i = 0; i < pump.n_tail; i++)
-        free(pump.tail[i]);
     rootfs_release(rootfs);
-    resolved_user_free(&user);
+    run_user_free(&user);
     return rc;
 }

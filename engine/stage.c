@@ -22,6 +22,23 @@ void stage_state_free(struct stage_state *st)
     memset(st, 0, sizeof(*st));
 }
 
+int build_settle_driver(struct build_ctx *bc, struct kiln_error **err)
+{
+    pthread_mutex_lock(&bc->lock);
+    int r = 0;
+    if (!bc->driver_told) {
+        enum storage_driver d;
+        r = driver_resolve(bc->store, bc->driver, &d, err);
+        if (r == 0) {
+            bc->driver = d;
+            bc->driver_told = true;
+            vertex_status(bc, 0, "storage driver: %s", driver_name(d));
+        }
+    }
+    pthread_mutex_unlock(&bc->lock);
+    return r;
+}
+
 void env_set(char ***env, const char *key, const char *value)
 {
     size_t kl = strlen(key);
@@ -52,6 +69,7 @@ int stage_trees(struct build_ctx *bc, const struct stage_state *st, char ***ret,
                 struct kiln_error **err)
 {
     char **trees = xcalloc(st->n_layers + 1, sizeof(char *));
+    size_t n = 0;
     for (size_t i = 0; i < st->n_layers; i++) {
         size_t top = st->n_layers - 1 - i;
         char *path = NULL;
@@ -60,7 +78,14 @@ int stage_trees(struct build_ctx *bc, const struct stage_state *st, char ***ret,
             strv_free(trees);
             return -1;
         }
-        trees[i] = path;
+        /* one layer twice (two steps that changed the same, or nothing):
+         * overlayfs refuses a lower given twice, and the lower copy adds
+         * nothing to the view the upper one gives */
+        if (strv_contains(trees, path)) {
+            free(path);
+            continue;
+        }
+        trees[n++] = path;
     }
     *ret = trees;
     return 0;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +19,14 @@
 #include "engine/history.h"
 #include "engine/meta.h"
 #include "engine/run_step.h"
-#include "engine/usermap.h"
+#include "layers/reference.h"
 #include "layers/refs.h"
 #include "lib/cleanup.h"
 #include "lib/fsutil.h"
 #include "lib/platform.h"
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
+#include "runtime/runtime.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -78,34 +80,121 @@ static char *display_text(const struct stage_state *st, const struct df_instruct
     return out;
 }
 
-static int step_vertex(struct build_run *br, struct stage_state *st,
-                       const struct df_instruction *in, bool onbuild)
+/* "[builder 2/5] " */
+static char *step_prefix(struct stage_state *st)
 {
-    _cleanup_free_ char *text = display_text(st, in, br->plan->escape);
     st->step++;
     int width = 1;
     for (int t = st->total_steps; t >= 10; t /= 10)
         width++;
-    return vertex_start(&br->bc, "[%s%s%*d/%d] %s%s", st->display_name ? st->display_name : "",
-                        st->display_name ? " " : "", width, st->step, st->total_steps,
-                        onbuild ? "ONBUILD " : "", text);
+    return xasprintf("[%s%s%*d/%d]", st->display_name ? st->display_name : "",
+                     st->display_name ? " " : "", width, st->step, st->total_steps);
 }
+
+static int step_vertex(struct build_run *br, struct stage_state *st,
+                       const struct df_instruction *in, bool onbuild)
+{
+    _cleanup_free_ char *text = display_text(st, in, br->plan->escape);
+    _cleanup_free_ char *prefix = step_prefix(st);
+    return vertex_start(&br->bc, "%s %s%s", prefix, onbuild ? "ONBUILD " : "", text);
+}
+
+/* An image as BuildKit names it: "docker.io/library/busybox:latest@sha256:..." */
+static char *image_display(const char *name, const char *manifest_digest)
+{
+    struct image_ref ref;
+    struct kiln_error *e = NULL;
+    if (ref_parse(name, &ref, &e) < 0) {
+        kiln_error_free(&e);
+        return xstrdup(name);
+    }
+    char *full = ref_full(&ref);
+    bool has_digest = ref.digest != NULL;
+    ref_free(&ref);
+    if (has_digest || !manifest_digest || !*manifest_digest)
+        return full;
+    char *out = xasprintf("%s@%s", full, manifest_digest);
+    free(full);
+    return out;
+}
+
+/* Set while this thread runs an ONBUILD trigger of the base image. */
+static __thread bool in_trigger;
 
 /* "Dockerfile:12" for messages. */
 static char *location(struct build_run *br, const struct df_instruction *in)
 {
+    if (in_trigger)
+        return xstrdup("ONBUILD trigger of the base image");
     return xasprintf("%s:%d", br->ast->name, in->node->start_line);
+}
+
+/* BuildKit's source excerpt of lines [first, last] (1-based) of a
+ * Dockerfile: a few lines around them, theirs marked ">>>". */
+static char *source_excerpt(const char *name, const char *text, size_t len, int first, int last)
+{
+    /* the lines, as Go's strings.Split(text, "\n") has them */
+    size_t n = 1;
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == '\n';
+    if (first < 1 || (size_t)first > n)
+        return NULL;
+    int end = last < first ? first : last, start = first;
+    if ((size_t)end > n)
+        end = (int)n;
+    int pad = end == start ? 4 : 2;
+    for (int p = 0; p < pad;) {
+        if (start > 1) {
+            start--;
+            p++;
+        }
+        if ((size_t)end != n) {
+            end++;
+            p++;
+        }
+        p++;
+    }
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addf(&sb, "%s:%d\n--------------------\n", name, first);
+    const char *p = text;
+    for (int line = 1; line <= end; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
+        if (line >= start)
+            strbuf_addf(&sb, " %3d | %s %.*s\n", line,
+                        line >= first && line <= last ? ">>>" : "   ", (int)ll, p);
+        p = nl ? nl + 1 : text + len;
+    }
+    strbuf_adds(&sb, "--------------------");
+    return strbuf_detach(&sb, NULL);
 }
 
 static int fail_step(struct build_run *br, int vertex, double started,
                      const struct df_instruction *in, struct kiln_error **err)
 {
+    if ((*err)->code == ECANCELED) {
+        if (vertex > 0)
+            vertex_canceled(&br->bc, vertex, started);
+        return -1; /* another stage failed: that is the error to report */
+    }
     _cleanup_free_ char *loc = location(br, in);
     _cleanup_free_ char *text = xstrndup(in->node->original, in->node->original_len);
     char *msg = kiln_error_text(*err);
     if (vertex > 0)
         vertex_error(&br->bc, vertex, started, msg);
     free(msg);
+    /* a trigger's lines are not in the Dockerfile */
+    if (vertex > 0 && !in_trigger && in->node->start_line > 0) {
+        _cleanup_free_ char *ex = source_excerpt(br->in.dockerfile_name, br->in.dockerfile,
+                                                 br->in.dockerfile_len, in->node->start_line,
+                                                 in->node->end_line);
+        if (ex)
+            vertex_source(&br->bc, vertex, ex);
+    }
+    /* a step that could not start its command fails the build (status 1),
+     * unlike `kiln run` */
+    if ((*err)->status >= KILN_EXIT_RUN_FAILED && (*err)->status <= KILN_EXIT_NOT_FOUND)
+        (*err)->status = KILN_EXIT_FAILURE;
     /* BuildKit's shape: the instruction with its place, then the cause */
     return kiln_error_wrap(err, "%s: %s", loc, text);
 }
@@ -137,7 +226,7 @@ static int finish_layer(struct build_run *br, struct stage_state *st, const char
         st->config.history[st->config.n_history - 1].created = t;
     }
     memcpy(st->key, key, DIGEST_STR_LEN);
-    strv_push(&br->used_keys, key);
+    build_note_key(br, key);
     if (!st->layer_keys)
         st->layer_keys = strv_new();
     strv_push(&st->layer_keys, key);
@@ -258,7 +347,7 @@ static int do_run(struct build_run *br, struct stage_state *st, const struct df_
     _cleanup_free_ char *display = NULL;
     _cleanup_free_ char *loc = NULL;
     int rc = -1;
-    int vertex = step_vertex(br, st, in, onbuild);
+    int vertex = 0;
     double started = monotonic_now();
 
     enum df_run_script mode = df_run_script(run, &script, &script_name);
@@ -298,6 +387,7 @@ static int do_run(struct build_run *br, struct stage_state *st, const struct df_
     cache_key_add_strv(&key, "hosts", br->bc.req->add_hosts);
     if (run_mounts_prepare(br, st, run, &mp, &key, err) < 0) {
         sha256_abort(&key.h);
+        vertex = step_vertex(br, st, in, onbuild);
         goto out;
     }
     have_mp = true;
@@ -306,7 +396,16 @@ static int do_run(struct build_run *br, struct stage_state *st, const struct df_
 
     struct layer_result res = {0};
     char *created = NULL;
-    if (cached_result(br, keyd, &res, &created) == 0) {
+    bool hit = cached_result(br, keyd, &res, &created) == 0;
+    /* the first step that runs settles the storage driver, and says so before
+     * its own lines */
+    if (!hit && build_settle_driver(&br->bc, err) < 0) {
+        vertex = step_vertex(br, st, in, onbuild);
+        goto out;
+    }
+    vertex = step_vertex(br, st, in, onbuild);
+    started = monotonic_now();
+    if (hit) {
         vertex_cached(&br->bc, vertex);
         rc = finish_layer(br, st, keyd, &res, true, history, created, err);
         free(created);
@@ -314,6 +413,8 @@ static int do_run(struct build_run *br, struct stage_state *st, const struct df_
         goto out;
     }
 
+    if (run_mounts_materialize(br, st, &mp, err) < 0)
+        goto fail;
     /* the environment: the stage's, proxies from --build-arg, mounts' */
     char **env = strv_copy(st->env);
     for (size_t i = 0; br->plan->build_args && br->plan->build_args[i]; i++) {
@@ -363,6 +464,11 @@ static int do_run(struct build_run *br, struct stage_state *st, const struct df_
     };
     int r = run_step(&br->bc, st, vertex, started, &rq, &res, err);
     strv_free(env);
+    if (r < 0 && build_cancelled(br) && !runtime_interrupted()) {
+        /* killed because another stage failed: that one's error is reported */
+        kiln_error_free(err);
+        kiln_error_set(err, ECANCELED, "cancelled: another stage failed");
+    }
     if (r < 0)
         goto fail;
     vertex_done(&br->bc, vertex, started);
@@ -388,34 +494,6 @@ out:
 
 /* ---- WORKDIR ------------------------------------------------------------- */
 
-static char *clean_path(const char *p)
-{
-    char **parts = strv_new();
-    _cleanup_free_ char *copy = xstrdup(p);
-    char *save = NULL;
-    for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-        if (strcmp(c, ".") == 0)
-            continue;
-        if (strcmp(c, "..") == 0) {
-            size_t n = strv_len(parts);
-            if (n) {
-                free(parts[n - 1]);
-                parts[n - 1] = NULL;
-            }
-            continue;
-        }
-        strv_push(&parts, c);
-    }
-    struct strbuf sb = STRBUF_INIT;
-    for (size_t i = 0; parts[i]; i++) {
-        strbuf_addc(&sb, '/');
-        strbuf_adds(&sb, parts[i]);
-    }
-    if (!sb.len)
-        strbuf_addc(&sb, '/');
-    strv_free(parts);
-    return strbuf_detach(&sb, NULL);
-}
 
 /* mkdir -p of the WORKDIR as a layer: the directories that do not exist,
  * owned by USER, and their existing parents as they are. */
@@ -440,8 +518,8 @@ static int workdir_layer(struct build_run *br, struct stage_state *st, const cha
             if (lowerfs_read_file(&l, "/etc/group", 16 << 20, &group, &len) < 0)
                 group = NULL;
         }
-        struct resolved_user u;
-        int r = usermap_resolve_user(st->config.user, passwd, group, &u, err);
+        struct run_user u;
+        int r = runtime_user_resolve_db(passwd, group, st->config.user, &u, err);
         free(passwd);
         free(group);
         if (r < 0) {
@@ -451,7 +529,7 @@ static int workdir_layer(struct build_run *br, struct stage_state *st, const cha
         }
         uid = u.uid;
         gid = u.gid;
-        resolved_user_free(&u);
+        run_user_free(&u);
     }
     struct layer_writer *w = NULL;
     if (layer_writer_begin(br->bc.store, &br->bc.lw, &w, err) < 0) {
@@ -544,7 +622,7 @@ static int do_workdir(struct build_run *br, struct stage_state *st,
                           ? st->config.working_dir
                           : "/";
     _cleanup_free_ char *joinedp = p[0] == '/' ? xstrdup(p) : xasprintf("%s/%s", cur, p);
-    _cleanup_free_ char *wd = clean_path(joinedp);
+    _cleanup_free_ char *wd = path_clean_abs(joinedp);
     free(st->config.working_dir);
     st->config.working_dir = xstrdup(wd);
     _cleanup_free_ char *history = xasprintf("WORKDIR %s", wd);
@@ -590,6 +668,21 @@ static const struct plan_ref *ref_of(struct build_run *br, size_t stage,
     return NULL;
 }
 
+/* The stage an ONBUILD trigger's --from names (by name or index), or
+ * SIZE_MAX for an image. */
+static size_t trigger_stage(struct build_run *br, const char *name)
+{
+    size_t k;
+    if (plan_find_stage(br->plan, name, br->plan->n_stages, &k))
+        return k;
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(name, &end, 10);
+    if (*name >= '0' && *name <= '9' && !*end && errno == 0 && v < br->plan->n_stages)
+        return (size_t)v;
+    return SIZE_MAX;
+}
+
 static char *copy_history(const struct df_instruction *in)
 {
     const struct df_copy *c = &in->u.copy;
@@ -629,11 +722,15 @@ static int do_copy(struct build_run *br, size_t stage_idx, struct stage_state *s
     if (in->u.copy.from.text) {
         const struct plan_ref *ref = ref_of(br, stage_idx, orig);
         const char *name = in->u.copy.from.text;
-        if (ref && ref->kind == PLAN_REF_STAGE) {
-            from.stage = &br->states[ref->stage];
-            if (!from.stage->done)
-                return kiln_error_set(err, 0, "cannot copy from stage \"%s\", it needs to be "
-                                              "defined before current stage", name);
+        size_t k = SIZE_MAX;
+        if (ref && ref->kind == PLAN_REF_STAGE)
+            k = ref->stage;
+        else if (!ref)
+            k = trigger_stage(br, name); /* an ONBUILD trigger: the plan never saw it */
+        if (k != SIZE_MAX) {
+            if (build_wait_stage(br, stage_idx, k, err) < 0)
+                return fail_step(br, vertex, started, in, err);
+            from.stage = &br->states[k];
         } else if (build_named_dir(br, name)) {
             ctx_fd = open(build_named_dir(br, name), O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (ctx_fd < 0)
@@ -697,6 +794,85 @@ static void copy_stage_state(struct stage_state *dst, const struct stage_state *
     dst->layer_keys = strv_copy(src->layer_keys);
 }
 
+static void scratch_state(struct build_run *br, struct stage_state *st)
+{
+    image_config_init(&st->config);
+    st->config.os = xstrdup(br->plan->target_platform.os);
+    st->config.architecture = xstrdup(br->plan->target_platform.arch);
+    if (br->plan->target_platform.variant && *br->plan->target_platform.variant)
+        st->config.variant = xstrdup(br->plan->target_platform.variant);
+    st->config.diff_ids = strv_new();
+    struct cache_key k;
+    cache_key_begin(&k, NULL);
+    cache_key_add_str(&k, "base", "scratch");
+    cache_key_add_str(&k, "platform", platform_string());
+    cache_key_end(&k, st->key);
+    st->env = strv_new();
+}
+
+/* FROM NAME where --build-context NAME=DIR: the directory is the stage's
+ * file system (BuildKit's local source), one layer, owned by root. */
+static int context_stage(struct build_run *br, struct stage_state *st, const char *name,
+                         struct kiln_error **err)
+{
+    const char *dir = build_named_dir(br, name);
+    scratch_state(br, st);
+    int vertex = vertex_start(&br->bc, "[context %s] load from client", name);
+    double started = monotonic_now();
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        kiln_error_set(err, errno, "build context '%s': '%s'", name, dir);
+        vertex_error(&br->bc, vertex, started, (*err)->msg);
+        return -1;
+    }
+    struct df_word src = {.text = (char *)"."};
+    struct df_copy c = {.srcs = &src, .n_srcs = 1, .dest = {.text = (char *)"/"}};
+    _cleanup_free_ char *history = xasprintf("context %s", name);
+    struct copy_request rq = {
+        .c = &c,
+        .workdir = "/",
+        .context_fd = fd,
+        .history = history,
+    };
+    char key[DIGEST_STR_LEN];
+    struct layer_result res = {0};
+    bool cached = false;
+    int r = copy_step(&br->bc, st, &rq, key, &res, &cached, err);
+    close(fd);
+    if (r < 0) {
+        vertex_error(&br->bc, vertex, started, (*err)->msg);
+        return -1;
+    }
+    char *created = NULL;
+    if (cached) {
+        struct cache_record rec;
+        if (cache_lookup(br->bc.store, key, &rec) == 0) {
+            created = rec.created ? xstrdup(rec.created) : NULL;
+            cache_record_free(&rec);
+        }
+        vertex_cached(&br->bc, vertex);
+    } else {
+        vertex_done(&br->bc, vertex, started);
+    }
+    char *when = created ? created : rfc3339_time(br->bc.epoch);
+    if (!cached) {
+        struct cache_record rec = {.layer = res.blob, .created = when};
+        memcpy(rec.diff_id, res.diff_id, DIGEST_STR_LEN);
+        r = cache_save(br->bc.store, key, &rec, err);
+    }
+    if (r == 0) {
+        stage_add_layer(st, &res.blob, res.diff_id);
+        _cleanup_free_ char *t = br->bc.epoch >= 0 ? rfc3339_time(br->bc.epoch) : NULL;
+        image_config_add_history(&st->config, t ? t : when, NULL, "buildkit.exporter.image.v0",
+                                 false);
+        memcpy(st->key, key, DIGEST_STR_LEN);
+        build_note_key(br, key);
+    }
+    free(when);
+    layer_result_free(&res);
+    return r;
+}
+
 static int stage_init(struct build_run *br, size_t idx, struct stage_state *st, char ***triggers,
                       struct kiln_error **err)
 {
@@ -705,21 +881,9 @@ static int stage_init(struct build_run *br, size_t idx, struct stage_state *st, 
     st->name = ps->name ? xstrdup(ps->name) : NULL;
     *triggers = strv_new();
     switch (ps->base) {
-    case PLAN_BASE_SCRATCH: {
-        image_config_init(&st->config);
-        st->config.os = xstrdup(br->plan->target_platform.os);
-        st->config.architecture = xstrdup(br->plan->target_platform.arch);
-        if (br->plan->target_platform.variant && *br->plan->target_platform.variant)
-            st->config.variant = xstrdup(br->plan->target_platform.variant);
-        st->config.diff_ids = strv_new();
-        struct cache_key k;
-        cache_key_begin(&k, NULL);
-        cache_key_add_str(&k, "base", "scratch");
-        cache_key_add_str(&k, "platform", platform_string());
-        cache_key_end(&k, st->key);
-        st->env = strv_new();
+    case PLAN_BASE_SCRATCH:
+        scratch_state(br, st);
         break;
-    }
     case PLAN_BASE_STAGE: {
         const struct stage_state *base = &br->states[ps->base_stage];
         copy_stage_state(st, base);
@@ -732,17 +896,33 @@ static int stage_init(struct build_run *br, size_t idx, struct stage_state *st, 
         st->config.onbuild = NULL;
         break;
     }
-    case PLAN_BASE_IMAGE:
-    case PLAN_BASE_CONTEXT: {
+    case PLAN_BASE_CONTEXT:
+        if (build_named_dir(br, ps->base_image)) {
+            if (context_stage(br, st, ps->base_image, err) < 0)
+                return -1;
+            break;
+        }
+        /* a name for an image (docker-image://) */
+        __attribute__((fallthrough));
+    case PLAN_BASE_IMAGE: {
         const struct stage_state *img = NULL;
-        int vertex = vertex_start(&br->bc, "[%s%sinternal] load metadata for %s",
-                                  st->name ? st->name : "", st->name ? " " : "", ps->base_image);
+        _cleanup_free_ char *shown = image_display(ps->base_image, NULL);
+        /* once per image, as BuildKit */
+        pthread_mutex_lock(&br->lock);
+        bool first = !strv_contains(br->metadata_shown, shown);
+        if (first)
+            strv_push(&br->metadata_shown, shown);
+        pthread_mutex_unlock(&br->lock);
+        int vertex = first ? vertex_start(&br->bc, "[internal] load metadata for %s", shown) : 0;
         double started = monotonic_now();
         if (build_image_state(br, ps->base_image, &img, err) < 0) {
-            vertex_error(&br->bc, vertex, started, (*err)->msg);
+            if (vertex)
+                vertex_error(&br->bc, vertex, started, (*err)->msg);
             return -1;
         }
-        vertex_done(&br->bc, vertex, started);
+        if (vertex)
+            vertex_done(&br->bc, vertex, started);
+        memcpy(st->manifest_digest, img->manifest_digest, DIGEST_STR_LEN);
         copy_stage_state(st, img);
         free(st->config.created);
         st->config.created = NULL;
@@ -837,14 +1017,14 @@ int stage_build(struct build_run *br, size_t idx, struct kiln_error **err)
     st->display_name = NULL;
     if (br->plan->n_stages > 1)
         st->display_name = ps->name ? xstrdup(ps->name) : xasprintf("stage-%zu", idx);
-    bool image_base = ps->base == PLAN_BASE_IMAGE || ps->base == PLAN_BASE_CONTEXT;
+    bool image_base = ps->base == PLAN_BASE_IMAGE ||
+                      (ps->base == PLAN_BASE_CONTEXT && !build_named_dir(br, ps->base_image));
     st->total_steps = count_steps(ps->stage, triggers, image_base);
     st->step = 0;
     if (image_base) {
-        st->step++;
-        int v = vertex_start(&br->bc, "[%s%s%d/%d] FROM %s", st->display_name ? st->display_name : "",
-                             st->display_name ? " " : "", st->step, st->total_steps,
-                             ps->base_image);
+        _cleanup_free_ char *prefix = step_prefix(st);
+        _cleanup_free_ char *shown = image_display(ps->base_image, st->manifest_digest);
+        int v = vertex_start(&br->bc, "%s FROM %s", prefix, shown);
         vertex_cached(&br->bc, v);
     }
     int r = 0;
@@ -853,7 +1033,9 @@ int stage_build(struct build_run *br, size_t idx, struct kiln_error **err)
         struct df_file *tfile = NULL;
         r = parse_trigger(triggers[i], &tast, &tfile, err);
         if (r == 0) {
+            in_trigger = true;
             r = dispatch(br, idx, st, tast, tfile->stages[0].cmds[0], true, err);
+            in_trigger = false;
             df_file_free(tfile);
             dockerfile_free(tast);
         }
@@ -865,6 +1047,8 @@ int stage_build(struct build_run *br, size_t idx, struct kiln_error **err)
                                                   ? KILN_EXIT_SIGTERM
                                                   : KILN_EXIT_SIGINT,
                                          0, "interrupted");
+        if (build_cancelled(br))
+            return kiln_error_set(err, ECANCELED, "cancelled: another stage failed");
         r = dispatch(br, idx, st, br->ast, ps->stage->cmds[i], false, err);
     }
     if (r == 0)

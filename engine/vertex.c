@@ -48,10 +48,22 @@ void vertex_error(struct build_ctx *bc, int id, double started, const char *msg)
         bc->progress->error(bc->progress->ud, id, monotonic_now() - started, msg);
 }
 
+void vertex_canceled(struct build_ctx *bc, int id, double started)
+{
+    if (bc->progress && bc->progress->canceled)
+        bc->progress->canceled(bc->progress->ud, id, monotonic_now() - started);
+}
+
 void vertex_log(struct build_ctx *bc, int id, double started, const char *line, size_t len)
 {
     if (bc->progress && bc->progress->log)
         bc->progress->log(bc->progress->ud, id, monotonic_now() - started, line, len);
+}
+
+void vertex_source(struct build_ctx *bc, int id, const char *excerpt)
+{
+    if (bc->progress && bc->progress->source)
+        bc->progress->source(bc->progress->ud, id, excerpt);
 }
 
 void vertex_status(struct build_ctx *bc, int id, const char *fmt, ...)

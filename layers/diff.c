@@ -44,15 +44,24 @@
  * Owners: a regular file or directory carries user.kiln.owner when its owner
  * could not be set; a symlink or special file cannot, so when M's entry has
  * the same raw owner as L's entry at the same path it takes L's effective
- * owner (from the tree's side table). */
+ * owner (from the tree's side table).
+ *
+ * And in single-ID mode a regular file without user.kiln.owner, owned by the
+ * one mapped id, that replaced a regular file of L takes that file's owner:
+ * tools that rewrite a file (useradd on /etc/shadow, sed -i, dpkg) make a
+ * new one, chown it to the ids stat showed them (the mapped id, whatever
+ * the old file's recorded owner) and rename it over the old one.  Docker
+ * and range mode keep the old owner (0:42 for /etc/shadow); so does this. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "layers/driver.h"
@@ -104,6 +113,10 @@ struct diff {
     struct pending *stack;
     size_t depth, cap;
     uint8_t *buf1, *buf2;
+    struct owner_table *run_owners; /* the RUN's owner log (rootfs.owner_log) */
+    bool new_owner;                 /* rootfs.new_owner */
+    uid_t new_uid;
+    gid_t new_gid;
 };
 
 enum kind { K_PRESENT, K_LOWER_ONLY, K_DELETED };
@@ -321,13 +334,30 @@ static void lower_owner(struct diff *d, size_t layer, const char *path, struct f
     }
 }
 
+/* Single-ID mode, asked once per process. */
+static pthread_once_t g_single_once = PTHREAD_ONCE_INIT;
+static bool g_single;
+
+static void single_init(void)
+{
+    g_single = layers_single_id();
+}
+
 /* um's owner when it has no user.kiln.owner: see the top of this file. */
 static void upper_owner(struct file_meta *um, const struct file_meta *lm)
 {
     if (um->owner_from_xattr || !lm)
         return;
     mode_t t = um->st.st_mode & S_IFMT;
-    if (t == S_IFREG || t == S_IFDIR)
+    if (t == S_IFREG) {
+        pthread_once(&g_single_once, single_init);
+        if (g_single && S_ISREG(lm->st.st_mode) && um->st.st_uid == 0 && um->st.st_gid == 0) {
+            um->uid = lm->uid;
+            um->gid = lm->gid;
+        }
+        return;
+    }
+    if (t == S_IFDIR)
         return;
     if (um->st.st_uid == lm->st.st_uid && um->st.st_gid == lm->st.st_gid) {
         um->uid = lm->uid;
@@ -469,6 +499,18 @@ static int child_meta(struct diff *d, struct child *c, int ufd, const struct ldi
         if (r < 0)
             return kiln_error_set(err, -r, "diff: read '%s'", path);
         upper_owner(&c->um, c->lm_ok ? &c->lm : NULL);
+        /* what the root emulation could not store on the file itself */
+        if (!c->um.owner_from_xattr) {
+            uid_t u;
+            gid_t g;
+            if (owner_table_lookup(d->run_owners, path, &u, &g) == 0) {
+                c->um.uid = u;
+                c->um.gid = g;
+            } else if (d->new_owner && !c->l && c->um.uid == 0 && c->um.gid == 0) {
+                c->um.uid = d->new_uid;
+                c->um.gid = d->new_gid;
+            }
+        }
         /* A directory that is below keeps the mtime it has there. */
         if (c->lm_ok && S_ISDIR(c->um.st.st_mode) && S_ISDIR(c->lm.st.st_mode))
             c->um.st.st_mtim = c->lm.st.st_mtim;
@@ -635,6 +677,8 @@ static void raise_fd_limit(void)
 int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts *opts,
                 struct layer_result *ret, struct kiln_error **err)
 {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     raise_fd_limit();
     struct diff d = {.copy = r->driver == DRIVER_COPY, .fuse = r->driver == DRIVER_FUSE_OVERLAYFS};
     const char *top = d.copy ? r->merged : r->upper;
@@ -665,6 +709,11 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
         if (owner_table_load(op, &d.layers[i].owners, err) < 0)
             goto out;
     }
+    if (r->owner_log && owner_table_load_log(r->owner_log, &d.run_owners, err) < 0)
+        goto out;
+    d.new_owner = r->new_owner;
+    d.new_uid = r->new_uid;
+    d.new_gid = r->new_gid;
     /* The root's lower view: every layer (overlayfs ignores opacity on
      * layer roots). */
     for (size_t i = 0; i < d.nlayers; i++) {
@@ -685,6 +734,11 @@ int rootfs_diff(struct store *s, struct rootfs *r, const struct layer_write_opts
         goto out;
     }
     ret_code = layer_writer_finish(d.w, ret, err);
+    if (ret_code == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        log_debug("diff: %llu entries in %.2f ms", (unsigned long long)ret->entries,
+                  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    }
 out:
     ldir_free(&root);
     for (size_t i = 0; i < d.nlayers; i++) {
@@ -693,6 +747,7 @@ out:
         owner_table_free(d.layers[i].owners);
     }
     free(d.layers);
+    owner_table_free(d.run_owners);
     free(d.stack);
     free(d.buf1);
     free(d.buf2);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "layers/driver.h"
@@ -41,6 +42,13 @@ int driver_from_name(const char *name, enum storage_driver *ret)
 
 /* ---- mounting ------------------------------------------------------------------- */
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static int do_mount(struct rootfs *r, struct kiln_error **err)
 {
     switch (r->driver) {
@@ -59,8 +67,16 @@ static int mount_with(struct store *s, enum storage_driver d, char *const *lower
                       struct rootfs **ret, struct kiln_error **err)
 {
     struct rootfs *r = xcalloc(1, sizeof(*r));
+    r->started_ms = now_ms();
     r->driver = d;
-    r->lowers = strv_copy(lowers);
+    /* A tree listed twice (two layers with one diff_id: two empty RUN
+     * layers, the same COPY twice) makes overlayfs fail with ELOOP.  Its
+     * topmost occurrence hides everything the lower ones contribute, so
+     * those are dropped: the merged view is the same. */
+    r->lowers = strv_new();
+    for (size_t i = 0; lowers[i]; i++)
+        if (!strv_contains(r->lowers, lowers[i]))
+            strv_push(&r->lowers, lowers[i]);
     if (store_mkdtemp(s, "rootfs", &r->scratch, err) < 0) {
         rootfs_release(r);
         return -1;
@@ -70,6 +86,8 @@ static int mount_with(struct store *s, enum storage_driver d, char *const *lower
         rootfs_release(r);
         return -1;
     }
+    log_debug("rootfs: %s, %zu layers, mounted in %.2f ms", driver_name(d), strv_len(r->lowers),
+              now_ms() - r->started_ms);
     *ret = r;
     return 0;
 }
@@ -78,6 +96,7 @@ void rootfs_release(struct rootfs *r)
 {
     if (!r)
         return;
+    double t0 = now_ms();
     if (r->driver == DRIVER_OVERLAY)
         overlay_umount(r);
     else if (r->driver == DRIVER_FUSE_OVERLAYFS)
@@ -87,10 +106,15 @@ void rootfs_release(struct rootfs *r)
         if (e < 0)
             log_debug("rootfs: remove '%s': %s", r->scratch, strerror(-e));
     }
+    /* "step" = mount, run, diff and release: the fixed cost of a RUN */
+    if (r->started_ms > 0)
+        log_debug("rootfs: released in %.2f ms; step %.2f ms since the mount began",
+                  now_ms() - t0, now_ms() - r->started_ms);
     free(r->scratch);
     free(r->merged);
     free(r->upper);
     free(r->work);
+    free(r->owner_log);
     strv_free(r->lowers);
     free(r);
 }

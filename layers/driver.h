@@ -23,6 +23,7 @@ int driver_resolve(struct store *s, enum storage_driver want, enum storage_drive
                    struct kiln_error **err);
 
 struct rootfs {
+    double started_ms; /* CLOCK_MONOTONIC when rootfs_mount began (debug timings) */
     enum storage_driver driver;
     char *scratch; /* tmp/ directory that holds the parts below */
     char *merged;  /* the directory a container pivots into */
@@ -30,6 +31,16 @@ struct rootfs {
     char *work;
     char **lowers; /* layer trees, top first */
     pid_t fuse_pid;
+    /* A run_spec.owner_log (runtime/runtime.h) the RUN wrote, or NULL:
+     * rootfs_diff gives the entries it names the owners recorded there
+     * (single-ID mode: symlinks and other files without user xattrs). */
+    char *owner_log;
+    /* Single-ID mode with a non-root USER: the kernel gives every file the
+     * RUN creates kiln's one id; rootfs_diff gives entries that are new
+     * (absent below) and carry no recorded owner this owner instead. */
+    bool new_owner;
+    uid_t new_uid;
+    gid_t new_gid;
 };
 
 /* Assembles a rootfs from layer trees (top first; may be empty: a scratch
@@ -50,6 +61,11 @@ int rootfs_mount(struct store *s, enum storage_driver d, char *const *lowers, st
  * mtime of directories the lowers have), deletions as ".wh." whiteouts, a
  * directory none of whose lower names is left as an opaque directory,
  * parents written with every entry, names sorted.
+ *
+ * Owners: in single-ID mode a regular file without a record, owned by the
+ * one mapped id, takes the owner of the regular file it replaced
+ * (rename-over by useradd, sed -i, dpkg).  A tree listed twice in lowers is
+ * mounted once.
  *
  * Mount points the runtime adds for a RUN (/etc/hosts, /etc/resolv.conf,
  * /proc, /dev, /sys, --mount targets) must be gone when this is called:

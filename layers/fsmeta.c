@@ -88,7 +88,18 @@ struct owner_table {
     size_t n;
 };
 
+/* By path, then in file order (records point into one buffer), so that the
+ * last record of a path is the last of its run. */
 static int owner_rec_cmp(const void *a, const void *b)
+{
+    const struct owner_rec *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    if (c)
+        return c;
+    return x->path < y->path ? -1 : x->path > y->path;
+}
+
+static int owner_rec_path_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct owner_rec *)a)->path, ((const struct owner_rec *)b)->path);
 }
@@ -140,13 +151,65 @@ int owner_table_lookup(const struct owner_table *t, const char *path, uid_t *ret
         return -ENOENT;
     struct owner_rec key = {.path = path};
     /* The last record of a path wins: find any, then walk to the last. */
-    struct owner_rec *o = bsearch(&key, t->recs, t->n, sizeof(*t->recs), owner_rec_cmp);
+    struct owner_rec *o = bsearch(&key, t->recs, t->n, sizeof(*t->recs), owner_rec_path_cmp);
     if (!o)
         return -ENOENT;
     while (o + 1 < t->recs + t->n && strcmp(o[1].path, path) == 0)
         o++;
     *ret_uid = o->uid;
     *ret_gid = o->gid;
+    return 0;
+}
+
+int owner_table_load_log(const char *path, struct owner_table **ret, struct kiln_error **err)
+{
+    struct owner_table *t = xcalloc(1, sizeof(*t));
+    size_t len = 0;
+    int r = fs_read_file_at(AT_FDCWD, path, (size_t)1 << 30, &t->data, &len);
+    if (r == -ENOENT) {
+        *ret = t;
+        return 0;
+    }
+    if (r < 0) {
+        free(t);
+        return kiln_error_set(err, -r, "read owner log '%s'", path);
+    }
+    size_t cap = 0;
+    /* unescaped in place: a record never grows */
+    for (size_t off = 0; off < len;) {
+        char *rec = t->data + off;
+        char *nl = memchr(rec, '\n', len - off);
+        size_t rl = nl ? (size_t)(nl - rec) : len - off;
+        off += rl + 1;
+        rec[rl] = '\0';
+        char *sp = memchr(rec, ' ', rl);
+        struct owner_rec o;
+        if (!sp || owner_parse(rec, (size_t)(sp - rec), &o.uid, &o.gid) < 0 || sp[1] != '/') {
+            owner_table_free(t);
+            return kiln_error_set(err, 0, "owner log '%s' is corrupt", path);
+        }
+        char *in = sp + 1, *out = sp + 1;
+        while (*in == '/')
+            in++;
+        for (; *in; in++) {
+            if (*in == '\\' && in[1] == 'n') {
+                *out++ = '\n';
+                in++;
+            } else if (*in == '\\' && in[1] == '\\') {
+                *out++ = '\\';
+                in++;
+            } else {
+                *out++ = *in;
+            }
+        }
+        *out = '\0';
+        o.path = sp + 1;
+        XGROW(t->recs, cap, t->n + 1);
+        t->recs[t->n++] = o;
+    }
+    if (t->n)
+        qsort(t->recs, t->n, sizeof(*t->recs), owner_rec_cmp);
+    *ret = t;
     return 0;
 }
 

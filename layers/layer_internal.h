@@ -53,6 +53,10 @@ int owner_table_load(const char *path, struct owner_table **ret, struct kiln_err
 int owner_table_lookup(const struct owner_table *t, const char *path, uid_t *ret_uid,
                        gid_t *ret_gid);
 void owner_table_free(struct owner_table *t);
+/* A runtime owner log ("UID:GID /PATH\n" lines, backslash escapes; see
+ * run_spec.owner_log) as a table of relative paths; a missing file is an
+ * empty table. */
+int owner_table_load_log(const char *path, struct owner_table **ret, struct kiln_error **err);
 void owner_record_add(struct strbuf *sb, const char *path, uid_t uid, gid_t gid);
 
 /* ---- file metadata ---------------------------------------------------------- */
@@ -109,6 +113,9 @@ void tar_extract_result_release(struct tar_extract_result *r);
  * "-single" when only one id is mapped here (owners then live in xattrs and
  * the side table instead of the files' real owners).  Caller frees. */
 char *layer_tree_name(const char *diff_id);
+/* Only one id is mapped here (single-ID mode): owners other than it live in
+ * user.kiln.owner and the side tables. */
+bool layers_single_id(void);
 
 /* Installs the extracted tree in tmp (open as dfd) as trees/<name of
  * diff_id>: mode 0755, syncfs, side table of owners, rename (a tree that

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "layers/layer.h"
+#include "layers/layer_internal.h"
 #include "lib/cleanup.h"
 #include "lib/fsutil.h"
 #include "lib/strbuf.h"
@@ -23,6 +24,7 @@ int lowerfs_init(struct lowerfs *l, char *const *trees, size_t n, struct kiln_er
     memset(l, 0, sizeof(*l));
     l->fds = xcalloc(n + 1, sizeof(int));
     l->paths = xcalloc(n + 1, sizeof(char *));
+    l->owners = xcalloc(n + 1, sizeof(*l->owners));
     for (size_t i = 0; i < n; i++) {
         int fd = open(trees[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
@@ -33,6 +35,13 @@ int lowerfs_init(struct lowerfs *l, char *const *trees, size_t n, struct kiln_er
         l->fds[i] = fd;
         l->paths[i] = xstrdup(trees[i]);
         l->n++;
+        /* symlinks and fifos of a tree extracted in single-ID mode keep
+         * their owners here (missing file: an empty table) */
+        _cleanup_free_ char *op = xasprintf("%s.owners", trees[i]);
+        if (owner_table_load(op, &l->owners[i], err) < 0) {
+            lowerfs_close(l);
+            return -1;
+        }
     }
     return 0;
 }
@@ -42,9 +51,11 @@ void lowerfs_close(struct lowerfs *l)
     for (size_t i = 0; i < l->n; i++) {
         close(l->fds[i]);
         free(l->paths[i]);
+        owner_table_free(l->owners[i]);
     }
     free(l->fds);
     free(l->paths);
+    free(l->owners);
     memset(l, 0, sizeof(*l));
 }
 
@@ -80,8 +91,15 @@ static void owner_of(struct lowerfs *l, int t, const char *rel, const struct sta
 {
     *uid = st->st_uid;
     *gid = st->st_gid;
-    if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+    if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode)) {
+        uid_t u;
+        gid_t g;
+        if (l->owners && owner_table_lookup(l->owners[t], rel, &u, &g) == 0) {
+            *uid = u;
+            *gid = g;
+        }
         return;
+    }
     _cleanup_free_ char *p = tree_abs(l, t, rel);
     char v[64];
     ssize_t n = lgetxattr(p, KILN_OWNER_XATTR, v, sizeof(v) - 1);

@@ -13,17 +13,21 @@
 
 #include "lib/error.h"
 
+struct owner_table;
+
 struct lowerfs {
     size_t n;
     int *fds;     /* directory fds of the trees, top first */
     char **paths; /* their paths */
+    struct owner_table **owners; /* each tree's side table (<tree>.owners), for
+                                  * owners user.kiln.owner cannot hold */
 };
 
 struct lower_node {
     int tree;        /* index of the tree that provides the entry (-1: the root) */
     char *path;      /* resolved path, relative, no leading '/' ("" = root) */
     struct stat st;  /* lstat of the entry in its tree */
-    uid_t uid;       /* owner after user.kiln.owner */
+    uid_t uid;       /* owner after user.kiln.owner and the tree's side table */
     gid_t gid;
 };
 

@@ -28,13 +28,17 @@ static uint64_t mapped_ids(const char *file)
     return total;
 }
 
+bool layers_single_id(void)
+{
+    return mapped_ids("/proc/self/uid_map") <= 1 || mapped_ids("/proc/self/gid_map") <= 1;
+}
+
 char *layer_tree_name(const char *diff_id)
 {
     /* A tree extracted where only one id is mapped keeps owners in xattrs
      * and leaves files owned by kiln; where a range is mapped files are
      * chowned.  Neither is right for the other mode, so each has its own. */
-    bool single = mapped_ids("/proc/self/uid_map") <= 1 || mapped_ids("/proc/self/gid_map") <= 1;
-    return xasprintf("%s%s", digest_hex(diff_id), single ? "-single" : "");
+    return xasprintf("%s%s", digest_hex(diff_id), layers_single_id() ? "-single" : "");
 }
 
 bool store_has_tree(struct store *s, const char *diff_id)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 int fs_write_all(int fd, const void *buf, size_t len)
@@ -75,8 +76,17 @@ int fs_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t 
 int fs_write_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
                        bool sync)
 {
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
-    _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* pid and a per-process sequence: threads of one process never share a
+     * temporary name (and O_EXCL makes sure of it) */
+    static unsigned long seq;
+    unsigned long n = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp-%d-%lu", path, (int)getpid(), n);
+    _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0 && errno == EEXIST) {
+        /* left by a dead process that had our pid */
+        unlinkat(dirfd, tmp, 0);
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    }
     if (fd < 0)
         return -errno;
     int r = fs_write_all(fd, data, len);
@@ -210,4 +220,35 @@ char *path_join(const char *a, const char *b)
     while (*b == '/')
         b++;
     return xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+/* Cleans an absolute path ("/a/./b//c/.." -> "/a/b"); result has no trailing
+ * slash except "/". */
+char *path_clean_abs(const char *p)
+{
+    char **parts = strv_new();
+    _cleanup_free_ char *copy = xstrdup(p);
+    char *save = NULL;
+    for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (strcmp(c, ".") == 0)
+            continue;
+        if (strcmp(c, "..") == 0) {
+            size_t n = strv_len(parts);
+            if (n) {
+                free(parts[n - 1]);
+                parts[n - 1] = NULL;
+            }
+            continue;
+        }
+        strv_push(&parts, c);
+    }
+    struct strbuf sb = STRBUF_INIT;
+    for (size_t i = 0; parts[i]; i++) {
+        strbuf_addc(&sb, '/');
+        strbuf_adds(&sb, parts[i]);
+    }
+    if (!sb.len)
+        strbuf_addc(&sb, '/');
+    strv_free(parts);
+    return strbuf_detach(&sb, NULL);
 }

@@ -24,6 +24,9 @@ int fs_rm_rf(const char *path);
 int fs_fsync_dir_at(int dirfd, const char *path);
 bool fs_exists(const char *path);
 bool fs_is_dir(const char *path);
+/* Cleans a path as an absolute one, lexically ("a/./b//c/.." -> "/a/b",
+ * ".." above the root stays at the root); no trailing '/' but for "/". */
+char *path_clean_abs(const char *p);
 /* Joins two path parts with exactly one '/'. */
 char *path_join(const char *a, const char *b);
 

@@ -259,6 +259,27 @@ static void init_nop_handler(int sig)
     (void)sig;
 }
 
+/* Closes every descriptor but those in keep (-1 entries ignored). */
+static void close_all_but(int *keep, size_t n)
+{
+    /* sort the few entries (insertion sort: no allocation in the child) */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned int next = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (keep[i] < 0 || (unsigned int)keep[i] < next)
+            continue;
+        if ((unsigned int)keep[i] > next)
+            syscall(SYS_close_range, next, (unsigned int)keep[i] - 1, 0);
+        next = (unsigned int)keep[i] + 1;
+    }
+    syscall(SYS_close_range, next, ~0U, 0);
+}
+
 /* A copy of fd at 3 or above, so that dup2 onto 0..2 cannot clobber it. */
 static int high_fd(int fd)
 {
@@ -398,5 +419,12 @@ _Noreturn void child_main(struct run_plan *p)
         p->emu.listener = fd_recv(emu_socks[0]);
         close(emu_socks[0]);
     }
+    /* init never execs: without this it would keep, for the container's
+     * life, every descriptor kiln had open when it cloned, among them other
+     * threads' (parallel build steps): output pipes whose readers then wait
+     * for EOF, cache-mount locks that other steps wait for. */
+    int keep[] = {0, 1, 2, p->sync_fd, sigfd, p->emu.listener, p->emu.procfd,
+                  p->emu.owner_log_fd};
+    close_all_but(keep, sizeof(keep) / sizeof(keep[0]));
     init_loop(p, pid, sigfd);
 }

@@ -86,10 +86,6 @@ struct plan_mount {
 
 /* ---- user.c -------------------------------------------------------------------- */
 
-/* runtime_user_resolve on the contents of passwd and group (NUL-terminated;
- * NULL for a missing file). */
-int user_resolve_db(const char *passwd, const char *group, const char *user,
-                    struct run_user *ret, struct kiln_error **err);
 
 /* ---- the plan ----------------------------------------------------------------- */
 

@@ -296,12 +296,54 @@ static void setup_sys(struct run_plan *p, int rootfd)
     close(t);
 }
 
+/* A target under /dev was made as a stub on the rootfs, which the
+ * container's own /dev tmpfs now hides: make it again on that tmpfs (it
+ * goes away with the container).  Returns an O_PATH fd or -1. */
+static int make_dev_target(int rootfd, const struct plan_mount *m)
+{
+    char path[1024];
+    size_t len = strlen(m->target);
+    if (strncmp(m->target, "dev/", 4) != 0 || len >= sizeof(path))
+        return -1;
+    struct stat st;
+    bool dir = m->kind == PM_TMPFS || (stat(m->source, &st) == 0 && S_ISDIR(st.st_mode));
+    memcpy(path, m->target, len + 1);
+    for (char *s = path + 4;; s++) {
+        bool last = !*s;
+        if (*s != '/' && !last)
+            continue;
+        *s = '\0';
+        int fd = openat2_in_root(rootfd, path, O_PATH);
+        if (fd < 0) {
+            char *slash = strrchr(path, '/');
+            *slash = '\0';
+            int parent = openat2_in_root(rootfd, path, O_PATH | O_DIRECTORY);
+            *slash = '/';
+            if (parent < 0)
+                return -1;
+            int r = !last || dir ? mkdirat(parent, slash + 1, 0755)
+                                 : mknodat(parent, slash + 1, S_IFREG | 0644, 0);
+            close(parent);
+            if (r < 0)
+                return -1;
+        } else {
+            close(fd);
+        }
+        if (last)
+            break;
+        *s = '/';
+    }
+    return openat2_in_root(rootfd, m->target, O_PATH);
+}
+
 static int setup_plan_mounts(struct run_plan *p, int rootfd)
 {
     char buf[64];
     for (size_t i = 0; i < p->n_mounts; i++) {
         const struct plan_mount *m = &p->mounts[i];
         int t = openat2_in_root(rootfd, m->target, O_PATH);
+        if (t < 0 && errno == ENOENT)
+            t = make_dev_target(rootfd, m);
         if (t < 0)
             return fail(p, "opening mount target", m->target);
         int r;

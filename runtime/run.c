@@ -39,13 +39,28 @@ static volatile sig_atomic_t g_signal;
 static volatile sig_atomic_t g_winch;
 static int g_sigpipe[2] = {-1, -1};
 
+/* run_spec.forward_signals: the container's init (it passes them to the
+ * command), while one runs; how many were passed on.  After FORWARD_MAX
+ * the container is killed: a command that ignores them cannot hold kiln
+ * forever. */
+static volatile sig_atomic_t g_forward_pid;
+static volatile sig_atomic_t g_forwarded;
+#define FORWARD_MAX 3
+
 static void on_signal(int sig)
 {
     int saved = errno;
-    if (sig == SIGWINCH)
+    pid_t fwd = (pid_t)g_forward_pid;
+    if (sig == SIGWINCH) {
         g_winch = 1;
-    else if (!g_signal)
-        g_signal = sig;
+    } else if (fwd > 0 && ++g_forwarded < FORWARD_MAX) {
+        kill(fwd, sig);
+    } else {
+        if (fwd > 0)
+            kill(fwd, SIGKILL);
+        if (!g_signal)
+            g_signal = sig;
+    }
     if (g_sigpipe[1] >= 0) {
         ssize_t n = write(g_sigpipe[1], "s", 1);
         (void)n;
@@ -255,6 +270,7 @@ static bool pump(int from, int to)
 
 struct wait_state {
     int sync_fd;
+    int cancel_fd; /* run_spec.cancel_fd, or -1 */
     bool have_error;
     struct sync_msg error;
     bool killed;
@@ -289,7 +305,7 @@ static int wait_child(pid_t pid, int pidfd, struct wait_state *w, struct relay *
 {
     bool exited = false;
     while (!exited) {
-        struct pollfd fds[5];
+        struct pollfd fds[6];
         int n = 0, i_pid = -1, i_sync = -1, i_sig = -1, i_master = -1, i_in = -1;
         fds[i_pid = n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
         if (w->sync_fd >= 0)
@@ -300,15 +316,25 @@ static int wait_child(pid_t pid, int pidfd, struct wait_state *w, struct relay *
             fds[i_master = n++] = (struct pollfd){.fd = rl->master, .events = POLLIN};
         if (rl->master >= 0 && rl->in_open)
             fds[i_in = n++] = (struct pollfd){.fd = rl->in, .events = POLLIN};
+        int i_cancel = -1;
+        if (w->cancel_fd >= 0 && !w->killed)
+            fds[i_cancel = n++] = (struct pollfd){.fd = w->cancel_fd, .events = POLLIN};
         if (poll(fds, (nfds_t)n, -1) < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
-        if (i_sig >= 0 && fds[i_sig].revents) {
+        /* once interrupted, the pipe stays readable: every thread waiting
+         * for a container (parallel stages) must see it, not just the one
+         * that would drain it first */
+        if (i_sig >= 0 && fds[i_sig].revents && !g_signal) {
             char buf[64];
             while (read(g_sigpipe[0], buf, sizeof(buf)) > 0)
                 ;
+        }
+        if (i_cancel >= 0 && fds[i_cancel].revents && !w->killed) {
+            kill(pid, SIGKILL);
+            w->killed = true;
         }
         if (g_signal && !w->killed) {
             /* pid 1 dies, and the kernel kills the rest of its pid namespace */
@@ -421,10 +447,9 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
     /* copies: the child wipes kiln's argv/environ area (see run_plan) */
     rootfs_copy = xstrdup(spec->rootfs);
     argv_copy = strv_copy(spec->argv);
-    env_copy = spec->env ? strv_copy(spec->env)
-                         : runtime_env_defaults(NULL, "/", spec->hostname, spec->tty);
     cwd_copy = xstrdup(spec->cwd ? spec->cwd : "/");
     hostname_copy = xstrdup(spec->hostname && *spec->hostname ? spec->hostname : "kiln");
+    env_copy = runtime_env_defaults(spec->env, "/", hostname_copy, spec->tty);
     p.rootfs = rootfs_copy;
     p.argv = argv_copy;
     p.envp = env_copy;
@@ -494,6 +519,8 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
         }
     }
 
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD |
                           SIGCHLD | (p.netns ? CLONE_NEWNET : 0);
 #if defined(__s390x__) || defined(__s390__)
@@ -507,11 +534,23 @@ int runtime_run(const struct run_spec *spec, int *ret_status, struct kiln_error 
     }
     if (pid == 0)
         child_main(&p);
+    if (spec->forward_signals) {
+        /* from now on the command answers SIGINT/SIGTERM/SIGHUP (kiln run);
+         * one that came before still kills the container */
+        g_forwarded = 0;
+        if (!g_signal)
+            g_forward_pid = pid;
+    }
 
     close(p.sync_fd);
     p.sync_fd = -1;
-    struct wait_state w = {.sync_fd = TAKE_FD(sync_parent)};
+    struct wait_state w = {.sync_fd = TAKE_FD(sync_parent),
+                           .cancel_fd = spec->cancel_fd > 0 ? spec->cancel_fd : -1};
     int status = wait_child(pid, pidfd, &w, &rl);
+    g_forward_pid = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    log_debug("runtime: container of '%s' done (status %d) in %.2f ms", p.argv[0], status,
+              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     if (w.sync_fd >= 0)
         close(w.sync_fd);
     if (status < 0) {

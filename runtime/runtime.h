@@ -68,7 +68,9 @@ struct run_ulimit {
 struct run_spec {
     const char *rootfs;  /* the assembled rootfs directory (layers/driver.h) */
     char *const *argv;   /* argv[0] is looked up in PATH from env when it has no '/' */
-    char *const *env;    /* the complete environment ("K=V") */
+    char *const *env;    /* the environment ("K=V"), completed with
+                          * runtime_env_defaults(env, "/", hostname, tty):
+                          * PATH, HOSTNAME, HOME and (tty) TERM where unset */
     const char *cwd;     /* inside the container; created when missing */
     uid_t uid;           /* container ids, already resolved */
     gid_t gid;
@@ -91,6 +93,12 @@ struct run_spec {
     bool tty;      /* a pty for the process: stdin_fd is relayed to it (raw mode
                     * when a terminal), its output to stdout_fd; window size
                     * follows SIGWINCH */
+    bool forward_signals; /* kiln run: SIGINT, SIGTERM and SIGHUP that kiln
+                           * receives go to the command (through the
+                           * container's init) and runtime_run returns its
+                           * exit status; the third kills the container
+                           * (then as below).  Otherwise (RUN) the first
+                           * kills it.  One such container at a time. */
     /* Ownership the root emulation (single-ID mode) could not store in a
      * user.kiln.owner xattr (symlinks, fifos, sockets, device nodes, file
      * systems without user xattrs) is appended to this host file (created
@@ -104,6 +112,10 @@ struct run_spec {
      * recorded (never /proc, /dev, tmpfs or bind mounts).  A path renamed
      * after its chown keeps its old name here. */
     const char *owner_log;
+    /* When > 0: a file descriptor that becomes readable when the process
+     * should be stopped (another step of the build failed): the container
+     * is killed (SIGKILL) and its status is 128+9.  0: none. */
+    int cancel_fd;
 };
 
 /* Runs spec->argv to completion.  Requires userns_enter.  The rootfs is
@@ -119,7 +131,8 @@ struct run_spec {
  * *ret_status is the exit code, or 128+N when the process died of signal N.
  * Fails (returns -1) only when the container could not be set up or the
  * command could not be started (err->status then 125, 126 or 127), or on
- * SIGINT/SIGTERM/SIGHUP (err->status 128+N, see runtime_interrupted).
+ * SIGINT/SIGTERM/SIGHUP (err->status 128+N, see runtime_interrupted; with
+ * forward_signals, only when the container had to be killed).
  *
  * Single-ID mode also emulates credentials: set*id/setgroups change a
  * per-process record that get*id/getgroups report (apt's _apt sandbox, su),
@@ -149,6 +162,10 @@ struct run_user {
 int runtime_user_resolve(const char *rootfs, const char *user, struct run_user *ret,
                          struct kiln_error **err);
 void run_user_free(struct run_user *u);
+/* The same on the contents of passwd and group (NUL-terminated; NULL for a
+ * missing file): for callers that read them otherwise (layer trees). */
+int runtime_user_resolve_db(const char *passwd, const char *group, const char *user,
+                            struct run_user *ret, struct kiln_error **err);
 
 /* Completes an environment ("K=V" vector; NULL = empty) as Docker does:
  * PATH when unset, HOME (home, else "/") when unset, HOSTNAME (when hostname

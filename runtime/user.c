@@ -126,10 +126,10 @@ int runtime_user_resolve(const char *rootfs, const char *user, struct run_user *
     _cleanup_free_ char *passwd = NULL, *groups = NULL;
     if (read_db(rootfs, "passwd", &passwd, err) < 0 || read_db(rootfs, "group", &groups, err) < 0)
         return -1;
-    return user_resolve_db(passwd, groups, user, ret, err);
+    return runtime_user_resolve_db(passwd, groups, user, ret, err);
 }
 
-int user_resolve_db(const char *passwd, const char *groups, const char *user,
+int runtime_user_resolve_db(const char *passwd, const char *groups, const char *user,
                     struct run_user *ret, struct kiln_error **err)
 {
     memset(ret, 0, sizeof(*ret));

@@ -26,7 +26,7 @@ test_pkgs=(bats busybox-static debootstrap debian-archive-keyring
     docker-registry apache2-utils openssl curl ca-certificates
     clang libclang-rt-dev llvm
     pigz zstd xz-utils bzip2 gzip tar file attr libcap2-bin
-    passwd procps kmod util-linux git)
+    passwd procps kmod util-linux git strace openssh-client)
 
 check_only=0
 groups=()

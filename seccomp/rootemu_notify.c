@@ -782,11 +782,30 @@ static int handle_chown(struct rootemu *e, const struct chown_args *a)
     bool had_xattr = xattr_ok && get_owner_xattr(e, fd, &cur_uid, &cur_gid) == 0;
     uint32_t want_uid = a->uid == (uint32_t)-1 ? cur_uid : a->uid;
     uint32_t want_gid = a->gid == (uint32_t)-1 ? cur_gid : a->gid;
+    /* stat shows the program the real owner, not the recorded one: a chown
+     * to exactly what stat showed (tools that copy ownership from a file,
+     * or set it to what they read) changes nothing from its point of view,
+     * and must not drop the record. */
+    if (had_xattr && (a->uid == (uint32_t)-1 || a->uid == stx.stx_uid) &&
+        (a->gid == (uint32_t)-1 || a->gid == stx.stx_gid)) {
+        want_uid = cur_uid;
+        want_gid = cur_gid;
+    }
 
     /* Without CAP_CHOWN only a no-op is allowed, as for a real chown. */
     bool changes = want_uid != cur_uid || want_gid != cur_gid;
     if (changes && have_caps && !may_chown) {
         result = EPERM;
+        goto out;
+    }
+
+    if (!changes) {
+        /* The record stays; a real chown to the real owner still copies an
+         * overlay file up and clears set-id bits as the call would. */
+        uid_t ru = a->uid == (uint32_t)-1 ? (uid_t)-1 : (uid_t)stx.stx_uid;
+        gid_t rg = a->gid == (uint32_t)-1 ? (gid_t)-1 : (gid_t)stx.stx_gid;
+        if (fchownat(fd, "", ru, rg, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 && errno != EINVAL)
+            result = errno;
         goto out;
     }
 

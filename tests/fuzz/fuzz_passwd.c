@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *user = users[size % (sizeof(users) / sizeof(users[0]))];
     struct run_user u;
     struct kiln_error *err = NULL;
-    if (user_resolve_db(passwd, group, user, &u, &err) == 0)
+    if (runtime_user_resolve_db(passwd, group, user, &u, &err) == 0)
         run_user_free(&u);
     kiln_error_free(&err);
     free(buf);

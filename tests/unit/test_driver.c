@@ -702,6 +702,85 @@ TEST(root_deletions_are_whiteouts)
     }
 }
 
+/* Owners the diff cannot read off the files: a file renamed over an owned
+ * one (single-ID mode: it takes the old file's owner), the runtime's owner
+ * log (symlinks, fifos), and a tree listed twice among the lowers. */
+TEST(owner_rules_and_repeated_lowers)
+{
+    static const struct ent base[] = {
+        DIR_("etc"),
+        {"etc/shadow", S_IFREG | 0640, 0, 42, "root:*:1::::::\n", false},
+        FILE_("plain", "plain\n"),
+        DIR_("var"),
+        FILE_("var/kept", "kept\n"),
+    };
+    struct layer_result r = {0};
+    if (write_layer(base, ARRAY_SIZE(base), NULL, NULL, &r) < 0)
+        return;
+    _cleanup_free_ char *tree = extract(&r);
+    layer_result_free(&r);
+    if (!tree)
+        return;
+    bool single = layers_single_id();
+    char *lowers[] = {tree, tree2, tree, NULL};
+    char first[DIGEST_STR_LEN] = "";
+    for (size_t i = 0; i < ARRAY_SIZE(all_drivers); i++) {
+        enum storage_driver drv = all_drivers[i];
+        if (!works[drv])
+            continue;
+        struct rootfs *rf = NULL;
+        struct kiln_error *err = NULL;
+        if (rootfs_mount(st, drv, lowers, &rf, &err) < 0) {
+            H_FAIL("%s with a tree listed twice: %s", driver_name(drv), err->msg);
+            kiln_error_free(&err);
+            continue;
+        }
+        CHECK_INT_EQ(strv_len(rf->lowers), 2);
+        char pb[4096], pb2[4096];
+        const char *root = rf->merged;
+        CHECK(fs_exists(P("var/kept")) && fs_exists(P("data/b/3")));
+        /* useradd's way: a new file, chowned to what stat showed, renamed over */
+        CHECK(write_str(P("etc/shadow+"), "root:*:1::::::\napp:!:1::::::\n", O_EXCL) == 0);
+        CHECK(chmod(P("etc/shadow+"), 0640) == 0);
+        CHECK(rename(P("etc/shadow+"), P2("etc/shadow")) == 0);
+        CHECK(write_str(P("plain.new"), "new\n", O_EXCL) == 0);
+        CHECK(rename(P("plain.new"), P2("plain")) == 0);
+        CHECK(symlink("plain", P("nl")) == 0);
+        CHECK(mkfifo(P("ff"), 0644) == 0);
+        CHECK(symlink("plain", P("back\\slash")) == 0);
+        static const char log[] = "5:6 /nl\n1:1 /ff\n7:8 /ff\n9:10 /back\\\\slash\n"
+                                  "3:3 /no-such-entry\n";
+        /* the engine puts the RUN's owner log in the scratch directory */
+        rf->owner_log = xasprintf("%s/owners.log", rf->scratch);
+        CHECK(fs_write_atomic_at(AT_FDCWD, rf->owner_log, log, strlen(log), 0600, false) == 0);
+        struct layer_write_opts o = {.compression = COMPRESSION_GZIP, .clamp_mtime = T_CLAMP};
+        struct layer_result res = {0};
+        if (rootfs_diff(st, rf, &o, &res, &err) < 0) {
+            H_FAIL("%s: diff: %s", driver_name(drv), err->msg);
+            kiln_error_free(&err);
+            rootfs_release(rf);
+            continue;
+        }
+        _cleanup_free_ char *ents = layer_entries(&res);
+        char name[64];
+        snprintf(name, sizeof(name), "%s: etc/shadow keeps 0:42", driver_name(drv));
+        harness_case(name, has_line(ents, single ? "etc/shadow 100640 0:42" : "etc/shadow 100640 0:0"),
+                     ents);
+        snprintf(name, sizeof(name), "%s: owners from the log", driver_name(drv));
+        harness_case(name,
+                     has_line(ents, "nl 120777 5:6 ->plain") && has_line(ents, "ff 10644 7:8") &&
+                         has_line(ents, "back\\slash 120777 9:10 ->plain") &&
+                         has_line(ents, "plain 100644 0:0"),
+                     ents);
+        if (!first[0])
+            memcpy(first, res.blob.digest, DIGEST_STR_LEN);
+        else if (strcmp(first, res.blob.digest) != 0)
+            H_FAIL("%s gives another layer: %s", driver_name(drv), ents);
+        layer_result_free(&res);
+        rootfs_release(rf);
+    }
+}
+
 static bool in_namespace_or_root(void)
 {
     if (geteuid() != 0)
@@ -736,6 +815,7 @@ int main(void)
     RUN(same_layer_whatever_the_driver);
     RUN(scratch_image_and_many_layers);
     RUN(root_deletions_are_whiteouts);
+    RUN(owner_rules_and_repeated_lowers);
     store_close(st);
     fs_rm_rf(tmpdir);
     return harness_done();

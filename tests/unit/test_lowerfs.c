@@ -161,8 +161,81 @@ TEST(overlay_view)
     fs_rm_rf(base);
 }
 
+/* Owners kept beside the files: user.kiln.owner on regular files and
+ * directories, the tree's side table (<tree>.owners) for symlinks and
+ * fifos; the last record of a path wins. */
+TEST(owners_beside_the_files)
+{
+    char dir[] = "/tmp/kiln-lowerfs-owners-XXXXXX";
+    if (!mkdtemp(dir)) {
+        H_FAIL("mkdtemp: %s", strerror(errno));
+        return;
+    }
+    char *tree = xasprintf("%s/t", dir);
+    char *f = xasprintf("%s/t/f", dir);
+    char *link = xasprintf("%s/t/sub/link", dir);
+    char *fifo = xasprintf("%s/t/fifo", dir);
+    char *table = xasprintf("%s/t.owners", dir);
+    fs_mkdir_p(tree, 0755);
+    char *sub = xasprintf("%s/t/sub", dir);
+    mkdir(sub, 0755);
+    fs_write_atomic_at(AT_FDCWD, f, "x", 1, 0644, false);
+    bool have_xattr = setxattr(f, "user.kiln.owner", "3:4", 3, 0) == 0;
+    CHECK_INT_EQ(symlink("../f", link), 0);
+    CHECK_INT_EQ(mkfifo(fifo, 0600), 0);
+    /* records for the link, oldest first, and padding around them */
+    static const char recs[] = "1:1 sub/link\0" "9:9 fifo\0" "2:2 sub/link\0" "1000:1001 sub/link\0"
+                               "5:5 other\0";
+    CHECK_INT_EQ(fs_write_atomic_at(AT_FDCWD, table, recs, sizeof(recs) - 1, 0644, false), 0);
+
+    struct lowerfs l;
+    struct kiln_error *err = NULL;
+    CHECK_INT_EQ(lowerfs_init(&l, &tree, 1, &err), 0);
+    struct lower_node n = {0};
+    CHECK_INT_EQ(lowerfs_resolve(&l, "/sub/link", false, &n), 0);
+    CHECK(S_ISLNK(n.st.st_mode));
+    CHECK_INT_EQ(n.uid, 1000);
+    CHECK_INT_EQ(n.gid, 1001);
+    lower_node_free(&n);
+    CHECK_INT_EQ(lowerfs_resolve(&l, "/fifo", false, &n), 0);
+    CHECK_INT_EQ(n.uid, 9);
+    lower_node_free(&n);
+    /* through the link: the file, with its xattr */
+    CHECK_INT_EQ(lowerfs_resolve(&l, "/sub/link", true, &n), 0);
+    CHECK(S_ISREG(n.st.st_mode));
+    if (have_xattr) {
+        CHECK_INT_EQ(n.uid, 3);
+        CHECK_INT_EQ(n.gid, 4);
+    } else {
+        harness_skip("user.kiln.owner", "user xattrs are not supported on this /tmp");
+    }
+    lower_node_free(&n);
+    /* the listing reports the same owners */
+    CHECK_INT_EQ(lowerfs_resolve(&l, "/sub", true, &n), 0);
+    struct lower_dirent *d = NULL;
+    size_t nd = 0;
+    CHECK_INT_EQ(lowerfs_readdir(&l, &n, &d, &nd), 0);
+    CHECK(nd == 1 && d[0].node.uid == 1000 && d[0].node.gid == 1001);
+    lower_dirents_free(d, nd);
+    lower_node_free(&n);
+    lowerfs_close(&l);
+
+    /* a corrupt table is an error, not a silent default */
+    CHECK_INT_EQ(fs_write_atomic_at(AT_FDCWD, table, "junk", 4, 0644, false), 0);
+    CHECK(lowerfs_init(&l, &tree, 1, &err) < 0);
+    kiln_error_free(&err);
+    free(tree);
+    free(f);
+    free(link);
+    free(fifo);
+    free(table);
+    free(sub);
+    fs_rm_rf(dir);
+}
+
 int main(void)
 {
     RUN(overlay_view);
+    RUN(owners_beside_the_files);
     return harness_done();
 }

@@ -74,7 +74,7 @@ TEST(user_resolve_db)
         const struct user_case *c = &user_cases[i];
         struct run_user u;
         struct kiln_error *err = NULL;
-        int r = user_resolve_db(passwd, group, c->spec, &u, &err);
+        int r = runtime_user_resolve_db(passwd, group, c->spec, &u, &err);
         char name[64];
         snprintf(name, sizeof(name), "user '%s'", c->spec ? c->spec : "(null)");
         if (c->ok) {
@@ -100,7 +100,7 @@ TEST(user_supplementary_groups)
 {
     struct run_user u;
     struct kiln_error *err = NULL;
-    CHECK_INT_EQ(user_resolve_db(passwd, group, "app", &u, &err), 0);
+    CHECK_INT_EQ(runtime_user_resolve_db(passwd, group, "app", &u, &err), 0);
     CHECK_INT_EQ(u.n_groups, 2);
     if (u.n_groups == 2) {
         CHECK_INT_EQ(u.groups[0], 50);
@@ -115,12 +115,12 @@ TEST(user_missing_files)
     struct run_user u;
     struct kiln_error *err = NULL;
     /* no /etc/passwd: numeric ids still work, names do not */
-    CHECK_INT_EQ(user_resolve_db(NULL, NULL, "1000:1000", &u, &err), 0);
+    CHECK_INT_EQ(runtime_user_resolve_db(NULL, NULL, "1000:1000", &u, &err), 0);
     CHECK_INT_EQ(u.uid, 1000);
     CHECK_INT_EQ(u.gid, 1000);
     CHECK_STR_EQ(u.home, "/");
     run_user_free(&u);
-    CHECK_INT_EQ(user_resolve_db(NULL, NULL, "app", &u, &err), -1);
+    CHECK_INT_EQ(runtime_user_resolve_db(NULL, NULL, "app", &u, &err), -1);
     CHECK_STR_EQ(err ? err->msg : NULL,
                  "unable to find user app: no matching entries in passwd file");
     kiln_error_free(&err);
