@@ -163,63 +163,89 @@ static bool index_drop_name(struct store_index *idx, const char *name)
     return false;
 }
 
-int store_tag(struct store *s, const char *what, const struct descriptor *manifest,
-              struct kiln_error **err)
+/* Changes index.json under the store lock: read, edit, write when edit says
+ * something changed (returns 1), unlock. */
+typedef int (*index_edit_fn)(struct store_index *idx, void *ud);
+
+static int index_update(struct store *s, index_edit_fn edit, void *ud, struct kiln_error **err)
 {
-    _cleanup_free_ char *name = NULL;
-    if (store_ref_name(what, &name, err) < 0)
-        return -1;
     int lockfd = -1;
     if (store_lock(s, &lockfd, err) < 0)
         return -1;
     struct store_index idx;
     int r = store_index_read(s, &idx, err);
     if (r == 0) {
-        index_drop_name(&idx, name);
-        /* reuse an untagged entry of the same manifest */
-        struct index_entry *e = NULL;
-        for (size_t i = 0; i < idx.n; i++)
-            if (!index_entry_name(&idx.entries[i]) &&
-                strcmp(idx.entries[i].desc.digest, manifest->digest) == 0)
-                e = &idx.entries[i];
-        if (!e) {
-            idx.entries = xreallocarray(idx.entries, idx.n + 1, sizeof(*idx.entries));
-            e = &idx.entries[idx.n++];
-            memset(e, 0, sizeof(*e));
-            descriptor_copy(&e->desc, manifest);
-            if (!e->desc.media_type)
-                e->desc.media_type = xstrdup(MT_OCI_MANIFEST);
-        }
-        strmap_set(&e->annotations, ANNOT_REF_NAME, name);
-        r = store_index_write(s, &idx, err);
+        if (edit(&idx, ud) > 0)
+            r = store_index_write(s, &idx, err);
         store_index_free(&idx);
     }
     store_unlock(lockfd);
     return r;
 }
 
+static struct index_entry *index_append(struct store_index *idx, const struct descriptor *manifest)
+{
+    idx->entries = xreallocarray(idx->entries, idx->n + 1, sizeof(*idx->entries));
+    struct index_entry *e = &idx->entries[idx->n++];
+    memset(e, 0, sizeof(*e));
+    descriptor_copy(&e->desc, manifest);
+    if (!e->desc.media_type)
+        e->desc.media_type = xstrdup(MT_OCI_MANIFEST);
+    return e;
+}
+
+struct tag_edit {
+    const char *name;
+    const struct descriptor *manifest;
+    bool found;
+};
+
+static int edit_tag(struct store_index *idx, void *ud)
+{
+    struct tag_edit *t = ud;
+    index_drop_name(idx, t->name);
+    /* reuse an untagged entry of the same manifest */
+    struct index_entry *e = NULL;
+    for (size_t i = 0; i < idx->n; i++)
+        if (!index_entry_name(&idx->entries[i]) &&
+            strcmp(idx->entries[i].desc.digest, t->manifest->digest) == 0)
+            e = &idx->entries[i];
+    if (!e)
+        e = index_append(idx, t->manifest);
+    strmap_set(&e->annotations, ANNOT_REF_NAME, t->name);
+    return 1;
+}
+
+int store_tag(struct store *s, const char *what, const struct descriptor *manifest,
+              struct kiln_error **err)
+{
+    _cleanup_free_ char *name = NULL;
+    if (store_ref_name(what, &name, err) < 0)
+        return -1;
+    struct tag_edit t = {name, manifest, false};
+    return index_update(s, edit_tag, &t, err);
+}
+
+static int edit_add_untagged(struct store_index *idx, void *ud)
+{
+    const struct descriptor *manifest = ud;
+    for (size_t i = 0; i < idx->n; i++)
+        if (strcmp(idx->entries[i].desc.digest, manifest->digest) == 0)
+            return 0;
+    index_append(idx, manifest);
+    return 1;
+}
+
 int store_add_untagged(struct store *s, const struct descriptor *manifest, struct kiln_error **err)
 {
-    int lockfd = -1;
-    if (store_lock(s, &lockfd, err) < 0)
-        return -1;
-    struct store_index idx;
-    int r = store_index_read(s, &idx, err);
-    if (r == 0) {
-        bool present = false;
-        for (size_t i = 0; i < idx.n; i++)
-            present |= strcmp(idx.entries[i].desc.digest, manifest->digest) == 0;
-        if (!present) {
-            idx.entries = xreallocarray(idx.entries, idx.n + 1, sizeof(*idx.entries));
-            struct index_entry *e = &idx.entries[idx.n++];
-            memset(e, 0, sizeof(*e));
-            descriptor_copy(&e->desc, manifest);
-            r = store_index_write(s, &idx, err);
-        }
-        store_index_free(&idx);
-    }
-    store_unlock(lockfd);
-    return r;
+    return index_update(s, edit_add_untagged, (void *)manifest, err);
+}
+
+static int edit_untag(struct store_index *idx, void *ud)
+{
+    struct tag_edit *t = ud;
+    t->found = index_drop_name(idx, t->name);
+    return t->found;
 }
 
 int store_untag(struct store *s, const char *what, bool *ret_found, struct kiln_error **err)
@@ -227,43 +253,28 @@ int store_untag(struct store *s, const char *what, bool *ret_found, struct kiln_
     _cleanup_free_ char *name = NULL;
     if (store_ref_name(what, &name, err) < 0)
         return -1;
-    int lockfd = -1;
-    if (store_lock(s, &lockfd, err) < 0)
-        return -1;
-    struct store_index idx;
-    int r = store_index_read(s, &idx, err);
-    if (r == 0) {
-        bool found = index_drop_name(&idx, name);
-        if (ret_found)
-            *ret_found = found;
-        if (found)
-            r = store_index_write(s, &idx, err);
-        store_index_free(&idx);
-    }
-    store_unlock(lockfd);
+    struct tag_edit t = {name, NULL, false};
+    int r = index_update(s, edit_untag, &t, err);
+    if (r == 0 && ret_found)
+        *ret_found = t.found;
     return r;
+}
+
+static int edit_forget(struct store_index *idx, void *ud)
+{
+    const char *digest = ud;
+    int changed = 0;
+    for (size_t i = idx->n; i-- > 0;)
+        if (strcmp(idx->entries[i].desc.digest, digest) == 0) {
+            index_remove_at(idx, i);
+            changed = 1;
+        }
+    return changed;
 }
 
 int store_forget_manifest(struct store *s, const char *digest, struct kiln_error **err)
 {
-    int lockfd = -1;
-    if (store_lock(s, &lockfd, err) < 0)
-        return -1;
-    struct store_index idx;
-    int r = store_index_read(s, &idx, err);
-    if (r == 0) {
-        bool changed = false;
-        for (size_t i = idx.n; i-- > 0;)
-            if (strcmp(idx.entries[i].desc.digest, digest) == 0) {
-                index_remove_at(&idx, i);
-                changed = true;
-            }
-        if (changed)
-            r = store_index_write(s, &idx, err);
-        store_index_free(&idx);
-    }
-    store_unlock(lockfd);
-    return r;
+    return index_update(s, edit_forget, (void *)digest, err);
 }
 
 static bool is_hex(const char *s)
