@@ -16,6 +16,7 @@
 #include "layers/layer_internal.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
+#include "lib/strset.h"
 #include "lib/xalloc.h"
 
 #define IMPORT_BUF (1 << 20)
@@ -33,8 +34,10 @@ static struct layer_write_opts import_opts(const struct layer_write_opts *opts)
 }
 #define IMPORT_MAX_DEPTH 1024
 
+/* A hard link must name a non-directory entry earlier in the archive
+ * (as extraction would find it); `seen` holds those paths. */
 static int import_entry(struct archive *a, struct layer_writer *w, struct archive_entry *ae,
-                        uint8_t *buf, struct kiln_error **err)
+                        uint8_t *buf, struct strset *seen, struct kiln_error **err)
 {
     const char *raw = archive_entry_pathname(ae);
     if (!raw)
@@ -58,6 +61,10 @@ static int import_entry(struct archive *a, struct layer_writer *w, struct archiv
         if (!target)
             return kiln_error_set(err, 0, "import: refusing hard link '%s' to '%s': %s", raw, hl,
                                   bad ? bad : "the root");
+        if (!strset_contains(seen, target))
+            return kiln_error_set(err, 0,
+                                  "import: refusing hard link '%s' to '%s': no such file before it",
+                                  raw, hl);
         type = AE_IFREG;
     }
     if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && type != AE_IFIFO &&
@@ -65,6 +72,10 @@ static int import_entry(struct archive *a, struct layer_writer *w, struct archiv
         log_debug("import: '%s': entry type not stored in layers, skipped", path);
         return 0;
     }
+    if (type == AE_IFDIR)
+        strset_remove(seen, path);
+    else
+        strset_add(seen, path);
     la_int64_t size = archive_entry_size(ae);
     if (size < 0 || size > LAYER_MAX_FILE_SIZE)
         return kiln_error_set(err, 0, "import: '%s': absurd size", path);
@@ -129,6 +140,7 @@ int layer_import_tar_fd(struct store *s, int fd, const struct layer_write_opts *
     locale_t utf8 = newlocale(LC_ALL_MASK, "C.UTF-8", (locale_t)0);
     locale_t old = utf8 ? uselocale(utf8) : (locale_t)0;
     struct layer_writer *w = NULL;
+    struct strset seen = STRSET_INIT;
     _cleanup_free_ uint8_t *buf = xmalloc(IMPORT_BUF);
     struct archive *a = archive_read_new();
     int r = -1;
@@ -151,7 +163,7 @@ int layer_import_tar_fd(struct store *s, int fd, const struct layer_write_opts *
                            archive_error_string(a));
             goto out;
         }
-        if (import_entry(a, w, ae, buf, err) < 0)
+        if (import_entry(a, w, ae, buf, &seen, err) < 0)
             goto out;
     }
     r = layer_writer_finish(w, ret, err);
@@ -159,6 +171,7 @@ int layer_import_tar_fd(struct store *s, int fd, const struct layer_write_opts *
 out:
     layer_writer_abort(w);
     archive_read_free(a);
+    strset_free(&seen);
     if (utf8) {
         uselocale(old);
         freelocale(utf8);

@@ -1029,6 +1029,42 @@ TEST(import_tarballs_all_compressions)
     store_close(st);
 }
 
+/* A hard link in a rootfs tarball must name a file before it: the import
+ * refuses the others and leaves no blob behind. */
+TEST(import_refuses_dangling_hard_links)
+{
+    static const char *const cases[][4] = {
+        {"accept", "f:a", "h:b>a"},
+        {"accept", "l:s>a", "h:t>s"},
+        {"refuse", "h:h>h"},
+        {"refuse", "h:b>c", "f:c"},
+        {"refuse", "h:b>c", "h:c>b"},
+        {"refuse", "d:dir", "h:h>dir"},
+        {"refuse", "f:x", "d:x", "h:h>x"},
+    };
+    char buf[65536];
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct store *st = new_store();
+        size_t len = build_tar(&cases[i][1], 3, buf, sizeof(buf));
+        int fd = memfd_with(buf, len);
+        struct layer_result r = {0};
+        struct kiln_error *err = NULL;
+        int rc = layer_import_tar_fd(st, fd, NULL, &r, &err);
+        close(fd);
+        bool want = strcmp(cases[i][0], "accept") == 0;
+        _cleanup_free_ char *name = xasprintf("import %s %s %s %s", cases[i][0], cases[i][1],
+                                              cases[i][2] ? cases[i][2] : "",
+                                              cases[i][3] ? cases[i][3] : "");
+        _cleanup_free_ char *blobs = xasprintf("%s/blobs/sha256", st->root);
+        bool empty = sh("[ -z \"$(ls -A '%s' 2>/dev/null)\" ]", blobs) == 0;
+        harness_case(name, want ? rc == 0 : rc < 0 && empty && strstr(err->msg, "hard link"),
+                     err ? err->msg : "accepted");
+        kiln_error_free(&err);
+        layer_result_free(&r);
+        store_close(st);
+    }
+}
+
 TEST(import_dir_sorted_links_owner_xattr)
 {
     struct store *st = new_store();
@@ -1199,6 +1235,7 @@ int main(void)
     RUN(root_opaque_marker_ignored);
     RUN(digest_mismatches_refused);
     RUN(import_tarballs_all_compressions);
+    RUN(import_refuses_dangling_hard_links);
     RUN(import_dir_sorted_links_owner_xattr);
     RUN(umoci_and_skopeo_read_the_layout);
     fs_rm_rf(tmpdir);
