@@ -207,12 +207,13 @@ static int decide(enum userns_mode want, struct plan *p, struct kiln_error **err
     return 0;
 }
 
-static void fill_info(struct userns_info *ret, const struct plan *p)
+/* uid and gid: the caller's ids outside (getuid() says 0 once inside). */
+static void fill_info(struct userns_info *ret, const struct plan *p, uid_t uid, gid_t gid)
 {
     memset(ret, 0, sizeof(*ret));
     ret->mode = p->mode;
-    ret->host_uid = getuid();
-    ret->host_gid = getgid();
+    ret->host_uid = uid;
+    ret->host_gid = gid;
     if (p->mode == USERNS_SINGLE) {
         ret->uid_count = ret->gid_count = 1;
     } else if (p->as_root) {
@@ -236,7 +237,7 @@ int userns_probe(enum userns_mode want, struct userns_info *ret, struct kiln_err
     struct plan p;
     if (decide(want, &p, err) < 0)
         return -1;
-    fill_info(ret, &p);
+    fill_info(ret, &p, getuid(), getgid());
     plan_free(&p);
     return 0;
 }
@@ -346,7 +347,7 @@ int userns_enter(enum userns_mode want, struct userns_info *ret, struct kiln_err
         goto out;
     }
 
-    fill_info(&g_info, &p);
+    fill_info(&g_info, &p, uid, gid);
     g_info.entered = true;
     g_entered = true;
     log_debug("user namespace: %s", g_info.why);

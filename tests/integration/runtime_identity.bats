@@ -159,11 +159,12 @@ EOF
 
 # ---- storage drivers ----------------------------------------------------------------------
 
-@test "kiln info names the storage driver and the identity mode; auto picks overlay here" {
+@test "kiln info names the storage driver, the identity mode and the user; auto picks overlay here" {
     run --separate-stderr kiln info
     assert_success
     assert_output_matches $'\nstorage driver: +overlay\n'
     assert_output_matches $'\nidentity mode: +'"$(kiln_test_mode)"
+    assert_output_matches "\\(user $(id -u):$(id -g) outside\\)"
     local d
     for d in overlay fuse-overlayfs copy; do
         run --separate-stderr kiln --storage-driver "$d" info
