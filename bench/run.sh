@@ -44,7 +44,7 @@ BENCH=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$BENCH/.." && pwd)
 SCEN_DIR=$BENCH/scenarios
 ALL_BUILDERS="kiln kiln-single buildah-overlay buildah-fuse ch-image"
-DEFAULT_SCENS="steps steps-cached edit-rebuild multistage multistage-target touch-busybox touch-debian debian-dpkg-only debian-dpkg bigcontext bigrun"
+DEFAULT_SCENS="steps steps-cached thirty-cached edit-rebuild multistage multistage-target touch-busybox touch-debian debian-dpkg-only debian-dpkg bigcontext bigrun"
 
 die() { echo "bench: $*" >&2; exit 2; }
 usage() { sed -n '/^# Usage:/,/^#   -h, --help/p' "$0" | sed 's/^# \{0,1\}//'; }
