@@ -19,6 +19,7 @@
 #include "engine/build_run.h"
 #include "engine/history.h"
 #include "engine/output.h"
+#include "layers/gc.h"
 #include "layers/reference.h"
 #include "layers/refs.h"
 #include "layers/registry.h"
@@ -631,6 +632,7 @@ static void build_run_free(struct build_run *br)
     free(bc->resolv_file);
     free(bc->hostname);
     free(bc->context_dir);
+    gc_unlock(bc->gc_lockfd);
     store_close(bc->store);
     pthread_mutex_destroy(&bc->lock);
     pthread_mutex_destroy(&br->lock);
@@ -657,6 +659,7 @@ int engine_build(const struct build_request *req, const struct build_progress *p
     br.cancel_pipe[0] = br.cancel_pipe[1] = -1;
     br.used_keys = strv_new();
     struct build_ctx *bc = &br.bc;
+    bc->gc_lockfd = -1;
     bc->req = req;
     bc->progress = progress;
     bc->epoch = build_epoch(req);
@@ -673,7 +676,10 @@ int engine_build(const struct build_request *req, const struct build_progress *p
     memset(ret, 0, sizeof(*ret));
     int rc = -1;
 
-    if (store_open(req->store_root, &bc->store, err) < 0)
+    /* Until the image is named, what the build writes is reachable from
+     * nothing: a prune must wait (layers/gc.h, the contract). */
+    if (store_open(req->store_root, &bc->store, err) < 0 ||
+        gc_lock_shared(bc->store, &bc->gc_lockfd, err) < 0)
         goto out;
     /* resolved when a step first needs a rootfs: a fully cached build mounts nothing */
     bc->driver = req->storage_driver;

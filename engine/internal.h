@@ -21,6 +21,7 @@ struct build_ctx {
     const struct build_request *req;
     const struct build_progress *progress;
     struct store *store;
+    int gc_lockfd;     /* the gc lock, shared, held to the end (layers/gc.h) */
     enum storage_driver driver;
     struct layer_write_opts lw;
     int64_t epoch;     /* SOURCE_DATE_EPOCH / --timestamp; -1 = none */

@@ -79,6 +79,10 @@ skips=$tmp/skips.txt
 # subordinate ids, which only root (or the user inside its own user namespace)
 # can delete.
 cleanup() {
+    local m
+    for m in "$tmp"/u-*/smallfs; do
+        mountpoint -q "$m" 2>/dev/null && umount "$m"
+    done
     if [ "$keep" = 1 ]; then
         echo "run.sh: kept $tmp"
         return
@@ -107,6 +111,11 @@ user_dirs() {
     chmod 0700 "$d"/{home,data,config,cache,run,tmp,work}
     if [ "$is_root" = 1 ]; then
         chown -R "$u:" "$d"
+        # A small file system for the full-disk tests (store_safety.bats).
+        mkdir -p "$d/smallfs"
+        mountpoint -q "$d/smallfs" ||
+            mount -t tmpfs -o "size=64m,mode=0700,uid=$(id -u "$u"),gid=$(id -g "$u")" \
+                kiln-smallfs "$d/smallfs"
     fi
     chmod 0755 "$d"
 }
@@ -142,6 +151,7 @@ user_env() {
     echo "KILN_TEST_BASES=$d/data/kiln-bases"
     echo "KILN_TEST_MODE=$(mode_of "$u")"
     echo "KILN_TEST_USER=$u"
+    if mountpoint -q "$d/smallfs" 2>/dev/null; then echo "KILN_TEST_SMALLFS=$d/smallfs"; fi
     echo "KILN_CONFORMANCE=$tmp/conformance"
     echo "BATS_TEST_TIMEOUT=${KILN_TEST_TIMEOUT:-900}"
     for v in KILN_DEBUG ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
