@@ -94,8 +94,11 @@ int cmd_push(int argc, char **argv)
 
     struct kiln_error *err = NULL;
     struct store *s = NULL;
-    if (cli_open_store(&s, &err) < 0)
+    /* the blobs being sent must outlive a concurrent rmi and prune */
+    if (cli_open_store(&s, &err) < 0 || cli_hold_gc_lock(s, &err) < 0) {
+        store_close(s);
         return cli_fail(&err);
+    }
     struct descriptor desc = {0};
     char *name = NULL;
     if (store_resolve(s, image, &desc, &name, &err) < 0) {
