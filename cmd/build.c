@@ -328,7 +328,7 @@ int cmd_build(int argc, char **argv)
         }
         req.timestamp = v;
     }
-    while ((c = getopt_long(argc, argv, "+t:f:qo:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "t:f:qo:h", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
             strv_push(&req.tags, optarg);

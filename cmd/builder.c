@@ -22,7 +22,7 @@ static int builder_prune(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+afh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "afh", longopts, NULL)) != -1) {
         switch (c) {
         case 'a':
             all = true;

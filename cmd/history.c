@@ -72,7 +72,7 @@ int cmd_history(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+H::qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H::qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'F':
             format = optarg;

@@ -97,7 +97,7 @@ static int image_prune(int argc, char **argv)
     int c, status = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+afh", longopts, NULL)) != -1 && status == 0) {
+    while ((c = getopt_long(argc, argv, "afh", longopts, NULL)) != -1 && status == 0) {
         switch (c) {
         case 'a':
             all = true;

@@ -197,7 +197,7 @@ int cmd_images(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+aqf:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "aqf:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'a':
             break;

@@ -44,7 +44,7 @@ int cmd_import(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+m:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'm':
             message = optarg;

@@ -35,7 +35,7 @@ int cmd_load(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+i:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'i':
             in = optarg;

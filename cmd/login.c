@@ -74,7 +74,7 @@ int cmd_login(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+u:p:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:p:h", longopts, NULL)) != -1) {
         int r;
         switch (c) {
         case 'u':

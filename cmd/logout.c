@@ -31,7 +31,7 @@ int cmd_logout(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+ah", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ah", longopts, NULL)) != -1) {
         switch (c) {
         case 'a':
             all = true;

@@ -159,7 +159,7 @@ int cmd_rmi(int argc, char **argv)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+fh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             force = true;

@@ -38,7 +38,7 @@ static int parse_opts(const char *cmd, const char *help, bool takes_all, bool ta
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+afh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "afh", longopts, NULL)) != -1) {
         switch (c) {
         case 'a':
             if (!takes_all)

@@ -87,3 +87,28 @@ bats_require_minimum_version 1.5.0
     KILN_TEST_STORE=$store run kiln frobnicate
     [ ! -e "$store" ] || fail "$store was created by help or a usage error"
 }
+
+# As with docker: flags may follow the arguments (`docker build . -t app`),
+# except after `kiln run IMAGE`, where everything is the container's command.
+@test "flags after the arguments work, as with docker; after run's IMAGE they are the command's" {
+    use_bases busybox
+    ctx=$(make_context <<'EOF2'
+FROM busybox
+RUN echo hi >/hi
+EOF2
+)
+    kiln_ok build "$ctx" -q -t late:1 --build-arg UNUSED=1
+    assert_output_matches '^sha256:[0-9a-f]{64}$'
+    image_digest late:1 >/dev/null || fail "late:1 was not tagged"
+    kiln_ok tag late:1 late:2
+    kiln_ok history late:2 --no-trunc --format '{{.CreatedBy}}'
+    assert_output_contains "RUN /bin/sh -c echo hi >/hi # buildkit"
+    kiln_ok images late --format '{{.Tag}}'
+    assert_equal "$(echo "$output" | sort | tr '\n' ' ')" "1 2 "
+    kiln_ok inspect late:1 --format '{{.Os}}'
+    assert_equal "$output" linux
+    kiln_ok run --rm late:1 ls -1 -a /hi
+    assert_equal "$output" /hi
+    kiln_ok rmi late:2 late:1 -f
+    ! image_digest late:1 >/dev/null 2>&1 || fail "late:1 is still there"
+}
