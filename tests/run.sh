@@ -221,6 +221,10 @@ stage() {
     fi
     if [ -d "$conformance" ]; then
         cp -r "$conformance" "$tmp/conformance"
+    elif [ "$do_unit" = 1 ]; then
+        echo "run.sh: no conformance data at $conformance: the parser, expansion and" \
+            ".dockerignore unit tests read it there (beside the checkout, or KILN_CONFORMANCE=DIR)" \
+            "and will fail" >&2
     fi
     # The examples, where a bats file finds them in a checkout
     # ($BATS_TEST_DIRNAME/../../examples).
