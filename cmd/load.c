@@ -70,8 +70,11 @@ int cmd_load(int argc, char **argv)
         return cli_fail(&err);
     }
     struct store *s = NULL;
-    if (cli_open_store(&s, &err) < 0)
+    /* layers are extracted (checked) as they come in: kiln's namespace owns them */
+    if (cli_enter_namespaces(&err) < 0 || cli_open_store(&s, &err) < 0) {
+        close(fd);
         return cli_fail(&err);
+    }
     struct transport_image *imgs = NULL;
     size_t n = 0;
     int status = 0;

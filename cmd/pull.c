@@ -85,7 +85,8 @@ int cmd_pull(int argc, char **argv)
 
     struct kiln_error *err = NULL;
     struct store *s = NULL;
-    if (cli_open_store(&s, &err) < 0)
+    /* layers are extracted (checked) as they come in: kiln's namespace owns them */
+    if (cli_enter_namespaces(&err) < 0 || cli_open_store(&s, &err) < 0)
         return cli_fail(&err);
     if (cli_hold_gc_lock(s, &err) < 0) {
         store_close(s);

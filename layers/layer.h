@@ -118,6 +118,11 @@ void layer_writer_abort(struct layer_writer *w);
 int store_tree_ensure(struct store *s, const struct descriptor *layer, const char *diff_id,
                       char **ret_path, struct kiln_error **err);
 bool store_has_tree(struct store *s, const char *diff_id);
+/* Every layer tree of the image a manifest names (store_tree_ensure on
+ * each): what comes into the store from outside (pull, load) is checked
+ * this way before it is named, as docker extracts what it pulls. */
+int store_trees_ensure_image(struct store *s, const struct descriptor *manifest,
+                             struct kiln_error **err);
 
 /* ---- imports -------------------------------------------------------------- */
 

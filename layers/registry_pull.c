@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "layers/image.h"
+#include "layers/layer.h"
 #include "layers/reference.h"
 #include "layers/refs.h"
 #include "layers/registry_internal.h"
@@ -164,6 +165,11 @@ int registry_pull(struct store *s, const char *refstr, const struct registry_opt
         goto wrap;
     struct descriptor desc = {.media_type = mt, .size = len};
     memcpy(desc.digest, digest, DIGEST_STR_LEN);
+    /* the layers' contents, before the name: a hostile or mislabelled layer
+     * leaves only unnamed blobs, which the next prune removes */
+    reg_status(o, "Extracting layers");
+    if (store_trees_ensure_image(s, &desc, err) < 0)
+        goto wrap;
     if (ref.tag) {
         _cleanup_free_ char *name = ref_familiar_name(&ref);
         _cleanup_free_ char *tagged = xasprintf("%s:%s", name, ref.tag);

@@ -13,6 +13,7 @@
 #include "layers/archive.h"
 #include "layers/gc.h"
 #include "layers/image.h"
+#include "layers/layer.h"
 #include "layers/reference.h"
 #include "layers/refs.h"
 #include "lib/cleanup.h"
@@ -884,6 +885,9 @@ static int import_source(struct store *s, struct image_source *src, const struct
         r = kiln_error_set(err, 0, "'%s' is neither an OCI layout nor a docker archive "
                                    "(no index.json or manifest.json)",
                            src->what);
+    /* the layers' contents are checked (extracted) before any name */
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = store_trees_ensure_image(s, &res[i].manifest, err);
     if (r == 0)
         r = name_images(s, res, n, err);
     if (r < 0) {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "layers/image.h"
 #include "layers/layer.h"
 #include "layers/layer_internal.h"
 #include "lib/cleanup.h"
@@ -159,4 +160,20 @@ fail:
     tar_extract_result_release(&res);
     fs_rm_rf(tmp);
     return -1;
+}
+
+int store_trees_ensure_image(struct store *s, const struct descriptor *manifest,
+                             struct kiln_error **err)
+{
+    struct image img;
+    if (image_load(s, manifest, &img, err) < 0)
+        return -1;
+    int r = 0;
+    for (size_t i = 0; i < img.manifest.n_layers && r == 0; i++) {
+        char *path = NULL;
+        r = store_tree_ensure(s, &img.manifest.layers[i], img.config.diff_ids[i], &path, err);
+        free(path);
+    }
+    image_free(&img);
+    return r;
 }

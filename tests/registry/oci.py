@@ -7,6 +7,10 @@
       an image of one layer for the --file entries, N small random layers
       and one random layer of BYTES;
       prints the manifest digest
+      --hostile KIND adds a last layer that extraction must refuse:
+      dotdot (a file at ../escape), hardlink (a hard link to nothing),
+      symlink (a write through a symlink to /tmp), diffid (an honest layer
+      whose diff_id in the config is wrong)
   oci.py index LAYOUT NAME IMAGE...
       an OCI image index of the named images (platforms from their
       configs), named NAME in index.json; prints its digest
@@ -93,7 +97,7 @@ def blob(layout, digest):
 
 def make_layer(files):
     """files: (path, bytes) regular files; (path, bytes, mode); (path/, None) a
-    directory; (path, "->target") a symlink."""
+    directory; (path, "->target") a symlink; (path, "=>target") a hard link."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as t:
         for f in files:
@@ -103,6 +107,11 @@ def make_layer(files):
             if content is None:
                 ti.type = tarfile.DIRTYPE
                 ti.mode = 0o755
+                t.addfile(ti)
+            elif isinstance(content, str) and content.startswith("=>"):
+                ti.type = tarfile.LNKTYPE
+                ti.linkname = content[2:]
+                ti.mode = 0o644
                 t.addfile(ti)
             elif isinstance(content, str):
                 ti.type = tarfile.SYMTYPE
@@ -138,14 +147,21 @@ def cmd_image(a):
         rnd = random.Random(a.seed)
         data = bytes(rnd.getrandbits(8) for _ in range(a.random_layer))
         layers.append(make_layer([("random.bin", data)]))
-    if not layers:
+    if not layers or a.hostile:
         layers.append(make_layer([("hello", b"hello\n")]))
+    hostile = {"dotdot": [("../escape", b"escaped\n")],
+               "hardlink": [("link", "=>nothing/here")],
+               "symlink": [("tmpdir", "->/tmp"), ("tmpdir/escape", b"escaped\n")]}
+    if a.hostile in hostile:
+        layers.append(make_layer(hostile[a.hostile]))
     ltype = D_LAYER if a.docker else OCI_LAYER
     ldescs, diff_ids = [], []
     for tar, gz in layers:
         dg, size = put_blob(a.layout, gz)
         ldescs.append({"mediaType": ltype, "digest": dg, "size": size})
         diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
+    if a.hostile == "diffid":
+        diff_ids[-1] = "sha256:" + hashlib.sha256(b"not this layer").hexdigest()
     cfg = {"created": "2024-01-01T00:00:00Z", "architecture": a.arch, "os": a.os,
            "config": {"Env": ["PATH=/usr/bin:/bin"], "Labels": {"kiln.test": a.layout and a.seed}},
            "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -198,6 +214,7 @@ def main():
     p.add_argument("--busybox", metavar="PATH", help="a first layer with this static busybox "
                    "as /bin/busybox and /bin/sh, cat, date, echo, ls")
     p.add_argument("--seed", default="kiln")
+    p.add_argument("--hostile", choices=["dotdot", "hardlink", "symlink", "diffid"])
     p = sub.add_parser("index")
     p.add_argument("layout")
     p.add_argument("name")
