@@ -97,21 +97,7 @@ struct tval *tv_push(struct tval *l, struct tval *v)
 
 static size_t map_find(const struct tval *m, const char *key, bool *found)
 {
-    size_t lo = 0, hi = m->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(m->keys[mid], key);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return strv_sorted_find(m->keys, m->n, key, found);
 }
 
 struct tval *tv_set(struct tval *o, const char *key, struct tval *v)

@@ -22,7 +22,6 @@
 #include "lib/xalloc.h"
 
 #define COPY_BUF (256u * 1024)
-#define OCI_LAYOUT_JSON "{\"imageLayoutVersion\":\"1.0.0\"}"
 #define ANNOT_CONTAINERD_NAME "io.containerd.image.name"
 
 struct export_item {
@@ -123,10 +122,7 @@ static void gen_entry(struct json_gen *j, const struct export_item *e, const cha
                       const char *containerd)
 {
     json_obj_open(j);
-    json_kv_str(j, "mediaType", e->desc.media_type);
-    json_kv_str(j, "digest", e->desc.digest);
-    json_key(j, "size");
-    json_int(j, (int64_t)e->desc.size);
+    json_descriptor_fields(j, &e->desc);
     if (refname || containerd) {
         json_key(j, "annotations");
         json_obj_open(j);
@@ -171,15 +167,9 @@ static char *index_json(const struct export_item *it, size_t n, const char *tag,
 {
     struct json_gen j;
     json_gen_init(&j, false);
-    json_obj_open(&j);
-    json_key(&j, "schemaVersion");
-    json_int(&j, 2);
-    json_kv_str(&j, "mediaType", MT_OCI_INDEX);
-    json_key(&j, "manifests");
-    json_arr_open(&j);
+    json_oci_index_open(&j);
     gen_entries(&j, it, n, tag);
-    json_arr_close(&j);
-    json_obj_close(&j);
+    json_oci_index_close(&j);
     char *out = json_gen_take(&j, ret_len);
     json_gen_free(&j);
     return out;
@@ -462,12 +452,7 @@ static int export_dir(struct store *s, const struct export_item *it, size_t n, c
     yajl_val oldm = json_get_arr(oldv, "manifests");
     struct json_gen j;
     json_gen_init(&j, false);
-    json_obj_open(&j);
-    json_key(&j, "schemaVersion");
-    json_int(&j, 2);
-    json_kv_str(&j, "mediaType", MT_OCI_INDEX);
-    json_key(&j, "manifests");
-    json_arr_open(&j);
+    json_oci_index_open(&j);
     for (size_t i = 0; oldm && i < oldm->u.array.len; i++) {
         yajl_val e = oldm->u.array.values[i];
         const char *on = json_get_str(json_get_obj(e, "annotations"), ANNOT_REF_NAME);
@@ -482,8 +467,7 @@ static int export_dir(struct store *s, const struct export_item *it, size_t n, c
     }
     for (size_t k = 0; newm && k < newm->u.array.len; k++)
         gen_yajl(&j, newm->u.array.values[k]);
-    json_arr_close(&j);
-    json_obj_close(&j);
+    json_oci_index_close(&j);
     size_t len = 0;
     const char *buf = json_gen_buf(&j, &len);
     r = fs_write_atomic_at(dfd, "index.json", buf, len, 0644, true);

@@ -110,19 +110,27 @@ void owner_record_add(struct strbuf *sb, const char *path, uid_t uid, gid_t gid)
     strbuf_addc(sb, '\0');
 }
 
-int owner_table_load(const char *path, struct owner_table **ret, struct kiln_error **err)
+/* A new table holding the bytes of path (none when it does not exist). */
+static int table_read(const char *path, const char *what, struct owner_table **ret,
+                      size_t *ret_len, struct kiln_error **err)
 {
     struct owner_table *t = xcalloc(1, sizeof(*t));
-    size_t len = 0;
-    int r = fs_read_file_at(AT_FDCWD, path, (size_t)1 << 30, &t->data, &len);
-    if (r == -ENOENT) {
-        *ret = t;
-        return 0;
-    }
-    if (r < 0) {
+    *ret_len = 0;
+    int r = fs_read_file_at(AT_FDCWD, path, (size_t)1 << 30, &t->data, ret_len);
+    if (r < 0 && r != -ENOENT) {
         free(t);
-        return kiln_error_set(err, -r, "read owner table '%s'", path);
+        return kiln_error_set(err, -r, "read %s '%s'", what, path);
     }
+    *ret = t;
+    return 0;
+}
+
+int owner_table_load(const char *path, struct owner_table **ret, struct kiln_error **err)
+{
+    struct owner_table *t;
+    size_t len;
+    if (table_read(path, "owner table", &t, &len, err) < 0)
+        return -1;
     size_t cap = 0;
     for (size_t off = 0; off < len;) {
         char *rec = t->data + off;
@@ -163,17 +171,10 @@ int owner_table_lookup(const struct owner_table *t, const char *path, uid_t *ret
 
 int owner_table_load_log(const char *path, struct owner_table **ret, struct kiln_error **err)
 {
-    struct owner_table *t = xcalloc(1, sizeof(*t));
-    size_t len = 0;
-    int r = fs_read_file_at(AT_FDCWD, path, (size_t)1 << 30, &t->data, &len);
-    if (r == -ENOENT) {
-        *ret = t;
-        return 0;
-    }
-    if (r < 0) {
-        free(t);
-        return kiln_error_set(err, -r, "read owner log '%s'", path);
-    }
+    struct owner_table *t;
+    size_t len;
+    if (table_read(path, "owner log", &t, &len, err) < 0)
+        return -1;
     size_t cap = 0;
     /* unescaped in place: a record never grows */
     for (size_t off = 0; off < len;) {

@@ -92,6 +92,16 @@ void manifest_free(struct manifest *m);
 int manifest_parse(const char *buf, size_t len, struct manifest *ret, struct kiln_error **err);
 char *manifest_to_json(const struct manifest *m, size_t *ret_len);
 
+/* Pieces of OCI JSON documents, for every writer of one (lib/json.h). */
+struct json_gen;
+/* "mediaType", "digest" and "size", inside an object being written. */
+void json_descriptor_fields(struct json_gen *j, const struct descriptor *d);
+/* {"schemaVersion":2,"mediaType":<OCI index>,"manifests":[ ... ]} */
+void json_oci_index_open(struct json_gen *j);
+void json_oci_index_close(struct json_gen *j);
+/* KEY: {"k":"v",...} for a non-empty map (annotations); nothing when empty. */
+void json_strmap_member(struct json_gen *j, const char *key, const struct strmap *m);
+
 /* An image loaded from the store: manifest descriptor, manifest, config. */
 struct image {
     struct descriptor desc; /* the manifest */

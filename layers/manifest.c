@@ -94,13 +94,47 @@ fail:
     return -1;
 }
 
-static void gen_descriptor(struct json_gen *j, const struct descriptor *d)
+void json_descriptor_fields(struct json_gen *j, const struct descriptor *d)
 {
-    json_obj_open(j);
     json_kv_str(j, "mediaType", d->media_type);
     json_kv_str(j, "digest", d->digest);
     json_key(j, "size");
     json_int(j, (int64_t)d->size);
+}
+
+void json_oci_index_open(struct json_gen *j)
+{
+    json_obj_open(j);
+    json_key(j, "schemaVersion");
+    json_int(j, 2);
+    json_kv_str(j, "mediaType", MT_OCI_INDEX);
+    json_key(j, "manifests");
+    json_arr_open(j);
+}
+
+void json_oci_index_close(struct json_gen *j)
+{
+    json_arr_close(j);
+    json_obj_close(j);
+}
+
+void json_strmap_member(struct json_gen *j, const char *key, const struct strmap *m)
+{
+    if (!m->n)
+        return;
+    json_key(j, key);
+    json_obj_open(j);
+    for (size_t i = 0; i < m->n; i++) {
+        json_key(j, m->keys[i]);
+        json_str(j, m->values[i]);
+    }
+    json_obj_close(j);
+}
+
+static void gen_descriptor(struct json_gen *j, const struct descriptor *d)
+{
+    json_obj_open(j);
+    json_descriptor_fields(j, d);
     json_obj_close(j);
 }
 
@@ -119,15 +153,7 @@ char *manifest_to_json(const struct manifest *m, size_t *ret_len)
     for (size_t i = 0; i < m->n_layers; i++)
         gen_descriptor(&j, &m->layers[i]);
     json_arr_close(&j);
-    if (m->annotations.n) {
-        json_key(&j, "annotations");
-        json_obj_open(&j);
-        for (size_t i = 0; i < m->annotations.n; i++) {
-            json_key(&j, m->annotations.keys[i]);
-            json_str(&j, m->annotations.values[i]);
-        }
-        json_obj_close(&j);
-    }
+    json_strmap_member(&j, "annotations", &m->annotations);
     json_obj_close(&j);
     char *out = json_gen_take(&j, ret_len);
     json_gen_free(&j);

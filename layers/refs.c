@@ -77,28 +77,12 @@ int store_index_write(struct store *s, const struct store_index *idx, struct kil
 {
     struct json_gen j;
     json_gen_init(&j, false);
-    json_obj_open(&j);
-    json_key(&j, "schemaVersion");
-    json_int(&j, 2);
-    json_kv_str(&j, "mediaType", MT_OCI_INDEX);
-    json_key(&j, "manifests");
-    json_arr_open(&j);
+    json_oci_index_open(&j);
     for (size_t i = 0; i < idx->n; i++) {
         const struct index_entry *e = &idx->entries[i];
         json_obj_open(&j);
-        json_kv_str(&j, "mediaType", e->desc.media_type);
-        json_kv_str(&j, "digest", e->desc.digest);
-        json_key(&j, "size");
-        json_int(&j, (int64_t)e->desc.size);
-        if (e->annotations.n) {
-            json_key(&j, "annotations");
-            json_obj_open(&j);
-            for (size_t k = 0; k < e->annotations.n; k++) {
-                json_key(&j, e->annotations.keys[k]);
-                json_str(&j, e->annotations.values[k]);
-            }
-            json_obj_close(&j);
-        }
+        json_descriptor_fields(&j, &e->desc);
+        json_strmap_member(&j, "annotations", &e->annotations);
         if (e->platform_os || e->platform_arch) {
             json_key(&j, "platform");
             json_obj_open(&j);
@@ -109,8 +93,7 @@ int store_index_write(struct store *s, const struct store_index *idx, struct kil
         }
         json_obj_close(&j);
     }
-    json_arr_close(&j);
-    json_obj_close(&j);
+    json_oci_index_close(&j);
     size_t len = 0;
     const char *buf = json_gen_buf(&j, &len);
     int r = fs_write_atomic_at(s->root_fd, "index.json", buf, len, 0644, true);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "layers/image.h"
 #include "layers/registry_internal.h"
 #include "lib/cleanup.h"
 #include "lib/fsutil.h"
@@ -781,8 +782,8 @@ static void gen_sources(struct json_gen *j, yajl_val root, char *const *digests,
     json_obj_close(j);
 }
 
-int reg_sources_add(struct store *s, char *const *digests, const char *registry,
-                    const char *repo, struct kiln_error **err)
+static int reg_sources_add(struct store *s, char *const *digests, const char *registry,
+                           const char *repo, struct kiln_error **err)
 {
     int lockfd = -1;
     if (store_lock(s, &lockfd, err) < 0)
@@ -810,6 +811,21 @@ int reg_sources_add(struct store *s, char *const *digests, const char *registry,
     if (r < 0)
         return kiln_error_set(err, -r, "store: write sources.json");
     return 0;
+}
+
+void reg_sources_note(struct store *s, const struct manifest *m, bool with_config,
+                      const char *registry, const char *repo)
+{
+    char **blobs = strv_new();
+    if (with_config)
+        strv_push(&blobs, m->config.digest);
+    for (size_t i = 0; i < m->n_layers; i++)
+        strv_push(&blobs, m->layers[i].digest);
+    struct kiln_error *e = NULL;
+    if (reg_sources_add(s, blobs, registry, repo, &e) < 0)
+        log_debug("registry: %s", e->msg);
+    kiln_error_free(&e);
+    strv_free(blobs);
 }
 
 char **reg_sources_get(struct store *s, const char *digest, const char *registry)

@@ -164,31 +164,24 @@ static int export_local(struct store *s, const char *dir, const struct manifest 
     sha256_digest_of(mjson, mlen, mdigest);
     if (r == 0)
         r = fs_write_atomic_at(bfd, digest_hex(mdigest), mjson, mlen, 0644, true);
-    static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
     if (r == 0)
-        r = fs_write_atomic_at(dfd, "oci-layout", layout, sizeof(layout) - 1, 0644, true);
+        r = fs_write_atomic_at(dfd, "oci-layout", OCI_LAYOUT_JSON, strlen(OCI_LAYOUT_JSON), 0644,
+                               true);
     if (r < 0)
         return kiln_error_set(err, -r, "cache export: write into '%s'", dir);
     struct json_gen j;
     json_gen_init(&j, false);
+    json_oci_index_open(&j);
     json_obj_open(&j);
-    json_key(&j, "schemaVersion");
-    json_int(&j, 2);
-    json_kv_str(&j, "mediaType", MT_OCI_INDEX);
-    json_key(&j, "manifests");
-    json_arr_open(&j);
-    json_obj_open(&j);
-    json_kv_str(&j, "mediaType", MT_OCI_MANIFEST);
-    json_kv_str(&j, "digest", mdigest);
-    json_key(&j, "size");
-    json_int(&j, (int64_t)mlen);
+    struct descriptor md = {.media_type = (char *)MT_OCI_MANIFEST, .size = mlen};
+    memcpy(md.digest, mdigest, DIGEST_STR_LEN);
+    json_descriptor_fields(&j, &md);
     json_key(&j, "annotations");
     json_obj_open(&j);
     json_kv_str(&j, ANNOT_REF_NAME, LOCAL_TAG);
     json_obj_close(&j);
     json_obj_close(&j);
-    json_arr_close(&j);
-    json_obj_close(&j);
+    json_oci_index_close(&j);
     size_t ilen = 0;
     const char *idx = json_gen_buf(&j, &ilen);
     r = fs_write_atomic_at(dfd, "index.json", idx, ilen, 0644, true);
@@ -218,14 +211,7 @@ static int export_registry(struct store *s, const char *refstr, const struct man
         r = reg_put_manifest(c, ref.path, ref.digest ? ref.digest : ref.tag, MT_OCI_MANIFEST,
                              mjson, mlen, digest, err);
     if (r == 0) {
-        char **blobs = strv_new();
-        for (size_t i = 0; i < m->n_layers; i++)
-            strv_push(&blobs, m->layers[i].digest);
-        struct kiln_error *e = NULL;
-        if (reg_sources_add(s, blobs, ref.domain, ref.path, &e) < 0)
-            log_debug("registry: %s", e->msg);
-        kiln_error_free(&e);
-        strv_free(blobs);
+        reg_sources_note(s, m, false, ref.domain, ref.path);
         _cleanup_free_ char *hs = reg_human_size(sent);
         reg_status(o, "cache exported to %s: %zu layers (%s uploaded), %s", refstr, m->n_layers,
                    hs, digest);
@@ -372,14 +358,7 @@ static int import_registry(struct store *s, const char *refstr, const struct reg
         goto out;
     r = import_finish(s, st, &doc, o, refstr, err);
     if (r == 0) {
-        char **blobs = strv_new();
-        for (size_t i = 0; i < m.n_layers; i++)
-            strv_push(&blobs, m.layers[i].digest);
-        struct kiln_error *e = NULL;
-        if (reg_sources_add(s, blobs, ref.domain, ref.path, &e) < 0)
-            log_debug("registry: %s", e->msg);
-        kiln_error_free(&e);
-        strv_free(blobs);
+        reg_sources_note(s, &m, false, ref.domain, ref.path);
     }
 out:
     cache_doc_free(&doc);

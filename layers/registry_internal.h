@@ -301,9 +301,11 @@ int reg_put_manifest(struct reg_client *c, const char *repo, const char *referen
                      char ret_digest[DIGEST_STR_LEN], struct kiln_error **err);
 
 /* Repositories a blob was pulled from or pushed to (for cross-repository
- * mounts): <store>/sources.json, {"sha256:...": ["host/repo", ...]}. */
-int reg_sources_add(struct store *s, char *const *digests, const char *registry,
-                    const char *repo, struct kiln_error **err);
+ * mounts): <store>/sources.json, {"sha256:...": ["host/repo", ...]}.
+ * Records the layers (and the config, with_config) of m as held by
+ * registry/repo; a hint only, so a failure is logged and not returned. */
+void reg_sources_note(struct store *s, const struct manifest *m, bool with_config,
+                      const char *registry, const char *repo);
 /* Repositories of `registry` known to hold digest (without the registry). */
 char **reg_sources_get(struct store *s, const char *digest, const char *registry);
 

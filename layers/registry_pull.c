@@ -178,15 +178,7 @@ int registry_pull(struct store *s, const char *refstr, const struct registry_opt
     } else if (store_add_untagged(s, &desc, err) < 0) {
         goto wrap;
     }
-    char **blobs = strv_new();
-    strv_push(&blobs, m.config.digest);
-    for (size_t i = 0; i < m.n_layers; i++)
-        strv_push(&blobs, m.layers[i].digest);
-    struct kiln_error *e = NULL;
-    if (reg_sources_add(s, blobs, ref.domain, ref.path, &e) < 0)
-        log_debug("registry: %s", e->msg);
-    kiln_error_free(&e);
-    strv_free(blobs);
+    reg_sources_note(s, &m, true, ref.domain, ref.path);
     reg_status(o, "Digest: %s", digest);
     if (ret_manifest) {
         ret_manifest->media_type = TAKE_PTR(mt);

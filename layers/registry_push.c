@@ -116,15 +116,7 @@ int registry_push(struct store *s, const struct descriptor *manifest, const char
     if (reg_put_manifest(c, ref.path, ref.digest ? ref.digest : ref.tag, mt, buf, len, digest,
                          err) < 0)
         goto wrap;
-    char **blobs = strv_new();
-    strv_push(&blobs, m.config.digest);
-    for (size_t i = 0; i < m.n_layers; i++)
-        strv_push(&blobs, m.layers[i].digest);
-    struct kiln_error *e = NULL;
-    if (reg_sources_add(s, blobs, ref.domain, ref.path, &e) < 0)
-        log_debug("registry: %s", e->msg);
-    kiln_error_free(&e);
-    strv_free(blobs);
+    reg_sources_note(s, &m, true, ref.domain, ref.path);
     if (ret_digest)
         memcpy(ret_digest, digest, DIGEST_STR_LEN);
     r = 0;

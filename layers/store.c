@@ -13,11 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "layers/descriptor.h"
 #include "lib/cleanup.h"
 #include "lib/fsutil.h"
 #include "lib/xalloc.h"
 
-#define OCI_LAYOUT_JSON "{\"imageLayoutVersion\":\"1.0.0\"}"
 #define EMPTY_INDEX_JSON "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[]}"
 
 char *store_default_root(void)

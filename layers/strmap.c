@@ -6,21 +6,7 @@
 
 static size_t strmap_find(const struct strmap *m, const char *key, bool *found)
 {
-    size_t lo = 0, hi = m->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(m->keys[mid], key);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return strv_sorted_find(m->keys, m->n, key, found);
 }
 
 void strmap_set(struct strmap *m, const char *key, const char *value)

@@ -22,6 +22,7 @@
 #include "lib/cleanup.h"
 #include "lib/fsutil.h"
 #include "lib/log.h"
+#include "lib/strset.h"
 #include "lib/xalloc.h"
 
 #define RBUF_SIZE (256 * 1024)
@@ -58,17 +59,9 @@ struct extractor {
 
 /* ---- directory records --------------------------------------------------------- */
 
-static size_t str_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-    return (size_t)h;
-}
-
 static size_t *dindex_slot(struct extractor *x, const char *path)
 {
-    for (size_t i = str_hash(path) & (x->dindex_cap - 1);; i = (i + 1) & (x->dindex_cap - 1))
+    for (size_t i = strset_hash(path) & (x->dindex_cap - 1);; i = (i + 1) & (x->dindex_cap - 1))
         if (x->dindex[i] == 0 || strcmp(x->dirs[x->dindex[i] - 1].path, path) == 0)
             return &x->dindex[i];
 }

@@ -107,9 +107,7 @@ char *json_gen_take(struct json_gen *j, size_t *ret_len)
     return r;
 }
 
-/* Deepest nesting of arrays and objects outside strings; yajl frees its
- * trees recursively, so depth must be capped before it parses. */
-static size_t json_depth(const char *buf, size_t len)
+size_t json_depth(const char *buf, size_t len)
 {
     size_t depth = 0, max = 0;
     bool in_str = false;

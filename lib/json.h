@@ -42,6 +42,10 @@ char *json_gen_take(struct json_gen *j, size_t *ret_len);
 
 /* Parses a document (need not be NUL-terminated). */
 int json_parse(const char *buf, size_t len, yajl_val *ret, struct kiln_error **err);
+/* Deepest nesting of arrays and objects outside strings; yajl frees its
+ * trees recursively, so depth must be capped before it parses (json_parse
+ * caps it at JSON_MAX_DEPTH; stricter readers check it first). */
+size_t json_depth(const char *buf, size_t len);
 
 /* Accessors return NULL / defaults when the key is missing or of another type. */
 yajl_val json_get(yajl_val obj, const char *key);

@@ -8,7 +8,7 @@
 static char gone_marker;
 #define STRSET_GONE (&gone_marker)
 
-static size_t fnv1a(const char *s)
+size_t strset_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
     for (; *s; s++)
@@ -19,7 +19,7 @@ static size_t fnv1a(const char *s)
 /* The slot holding key, or else the empty slot that ends its probe. */
 static size_t find(const struct strset *s, const char *key)
 {
-    size_t i = fnv1a(key) & (s->cap - 1);
+    size_t i = strset_hash(key) & (s->cap - 1);
     while (s->slots[i] && (s->slots[i] == STRSET_GONE || strcmp(s->slots[i], key) != 0))
         i = (i + 1) & (s->cap - 1);
     return i;

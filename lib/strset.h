@@ -18,5 +18,7 @@ void strset_add(struct strset *s, const char *key);
 bool strset_contains(const struct strset *s, const char *key);
 void strset_remove(struct strset *s, const char *key);
 void strset_free(struct strset *s);
+/* The set's string hash (FNV-1a), for other tables keyed by strings. */
+size_t strset_hash(const char *key);
 
 #endif

@@ -147,3 +147,22 @@ int strv_contains(char *const *v, const char *s)
             return 1;
     return 0;
 }
+
+size_t strv_sorted_find(char *const *keys, size_t n, const char *key, bool *found)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(keys[mid], key);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}

@@ -3,6 +3,7 @@
 #define KILN_XALLOC_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 void *xmalloc(size_t n);
@@ -28,5 +29,8 @@ void strv_push_take(char ***v, char *s);    /* takes s */
 char **strv_copy(char *const *v);
 void strv_free(char **v);
 int strv_contains(char *const *v, const char *s);
+/* Binary search of n sorted strings (strcmp order): the index of key
+ * (*found = true), or where it would be inserted. */
+size_t strv_sorted_find(char *const *keys, size_t n, const char *key, bool *found);
 
 #endif

@@ -48,34 +48,6 @@
 #define GO_ARCH "unknown"
 #endif
 
-/* Rejects documents nested deeper than FILTER_PROFILE_MAX_DEPTH before yajl
- * builds (and later recursively frees) a tree of them. */
-static int check_depth(const char *buf, size_t len, struct kiln_error **err)
-{
-    int depth = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = buf[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-            continue;
-        }
-        if (c == '"') {
-            in_str = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > FILTER_PROFILE_MAX_DEPTH)
-                return kiln_error_set(err, 0, "JSON nested deeper than %d levels",
-                                      FILTER_PROFILE_MAX_DEPTH);
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return 0;
-}
-
 static int parse_action(const char *s, yajl_val errno_ret, bool have_default_errno,
                         int default_errno, uint32_t *ret, const char *where,
                         struct kiln_error **err)
@@ -392,8 +364,10 @@ static int add_syscalls(scmp_filter_ctx ctx, yajl_val root, uint32_t def_action,
 int filter_from_docker_json(const char *buf, size_t len, uint64_t caps, bool skip_rootemu,
                             scmp_filter_ctx *ret, struct kiln_error **err)
 {
-    if (check_depth(buf, len, err) < 0)
-        return -1;
+    /* shallower than json_parse's cap: yajl builds the tree recursively */
+    if (json_depth(buf, len) > FILTER_PROFILE_MAX_DEPTH)
+        return kiln_error_set(err, 0, "JSON nested deeper than %d levels",
+                              FILTER_PROFILE_MAX_DEPTH);
     yajl_val root = NULL;
     if (json_parse(buf, len, &root, err) < 0)
         return -1;

@@ -29,11 +29,7 @@ EOF
         fail "build failed:" "$(cat "$BATS_FILE_TMPDIR/build.out")"
 }
 
-teardown() {
-    local pid
-    pid=$(cat "$BATS_TEST_TMPDIR/kiln.pid" 2>/dev/null) || return 0
-    kill -KILL "$pid" 2>/dev/null || true
-}
+teardown() { kill_test_kiln; }
 
 @test "ENTRYPOINT, CMD, ENV, WORKDIR and USER of the image; arguments replace CMD; --entrypoint drops it" {
     run --separate-stderr kiln run --rm app

@@ -12,21 +12,14 @@ bats_require_minimum_version 1.5.0
 setup_file() { use_bases busybox debian; }
 
 # A test that failed half-way leaves no kiln behind.
-teardown() {
-    local pid
-    pid=$(cat "$BATS_TEST_TMPDIR/kiln.pid" 2>/dev/null) || return 0
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
-# A mark no other process on the machine has in its command line.
-_mark() { echo "$((BATS_TEST_NUMBER * 1000 + $$ % 1000)).$RANDOM"; }
+teardown() { kill_test_kiln; }
 
 # interrupt SIGNAL BASE DRIVER — starts a build whose RUN leaves children in
 # the background and sleeps, sends SIGNAL to kiln once the RUN runs, and
 # checks what is left.
 interrupt() {
     local sig=$1 base=$2 driver=$3 mark out ctx pid i status before_mounts
-    mark=$(_mark)
+    mark=$(process_mark)
     ctx=$(make_context <<EOF
 FROM $base
 RUN echo started; sleep 1$mark & (sleep 2$mark &) ; sh -c 'sleep 3$mark' & sleep 4$mark; echo not-""interrupted

@@ -12,17 +12,12 @@ bats_require_minimum_version 1.5.0
 setup_file() { use_bases busybox; }
 
 teardown() {
-    local pid
-    pid=$(cat "$BATS_TEST_TMPDIR/kiln.pid" 2>/dev/null) || true
-    [ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null || true
+    kill_test_kiln
     # the full-disk test's store lives on a file system shared by the tests
     if [ -n "${KILN_TEST_SMALLFS:-}" ] && [ -d "$KILN_TEST_SMALLFS/store" ]; then
         KILN_ROOT=$KILN_TEST_SMALLFS/store "$KILN" system reset -f >/dev/null 2>&1 || true
     fi
 }
-
-# A mark no other process on the machine has in its command line.
-_mark() { echo "$((BATS_TEST_NUMBER * 1000 + $$ % 1000))$RANDOM"; }
 
 # start_build ARGS... — `kiln build ARGS` in the background, output in
 # $BATS_TEST_TMPDIR/build.out; its pid in $pid.
@@ -51,7 +46,7 @@ store_valid() {
 
 @test "a prune while a build runs is refused; the build finishes whole" {
     local mark status
-    mark=$(_mark)
+    mark=$(process_mark)
     ctx=$(make_context <<EOF
 FROM busybox
 RUN head -c 300000 /dev/urandom >/payload && sleep 2.$mark
@@ -79,7 +74,7 @@ EOF
 
 @test "SIGKILL at any moment of a build leaves a valid store; the next build succeeds" {
     local mark delay status left
-    mark=$(_mark)
+    mark=$(process_mark)
     ctx=$(make_context <<EOF
 FROM busybox
 COPY data/ /data/

@@ -7,10 +7,15 @@
 #ifndef KILN_HARNESS_H
 #define KILN_HARNESS_H
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lib/fsutil.h"
+#include "lib/xalloc.h"
 
 static int h_passed, h_failed, h_skipped;
 static int h_case_failed;
@@ -88,6 +93,55 @@ static inline const char *harness_conformance_dir(void)
 {
     const char *d = getenv("KILN_CONFORMANCE");
     return d && *d ? d : "../shared/conformance";
+}
+
+/* A file of the conformance data (NUL-terminated; its length in *ret_len
+ * unless NULL); without it the test cannot run: a message and exit 2. */
+static inline char *harness_read_conformance(const char *rel, size_t *ret_len)
+{
+    char *path = xasprintf("%s/%s", harness_conformance_dir(), rel);
+    char *buf = NULL;
+    size_t len = 0;
+    int r = fs_read_file_at(AT_FDCWD, path, 64u << 20, &buf, &len);
+    if (r < 0) {
+        fprintf(stderr, "cannot read %s: %s\n", path, strerror(-r));
+        exit(2);
+    }
+    free(path);
+    if (ret_len)
+        *ret_len = len;
+    return buf;
+}
+
+/* Runs every file of a kept fuzz corpus (tests/fuzz/corpus/NAME, read from
+ * the source root) through fn, the fuzz target's own code; reaching the end
+ * without a crash is the test.  Returns the number of inputs, -1 when the
+ * directory is missing. */
+static inline int harness_replay_corpus(const char *name, void (*fn)(const uint8_t *, size_t))
+{
+    char *dir = xasprintf("tests/fuzz/corpus/%s", name);
+    DIR *d = opendir(dir);
+    int n = -1;
+    if (d) {
+        n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (de->d_name[0] == '.')
+                continue;
+            char *path = xasprintf("%s/%s", dir, de->d_name);
+            char *buf = NULL;
+            size_t len = 0;
+            if (fs_read_file_at(AT_FDCWD, path, 1u << 20, &buf, &len) == 0) {
+                fn((const uint8_t *)buf, len);
+                n++;
+            }
+            free(buf);
+            free(path);
+        }
+        closedir(d);
+    }
+    free(dir);
+    return n;
 }
 
 #endif

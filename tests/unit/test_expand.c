@@ -11,20 +11,6 @@
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
-static char *read_conformance(const char *rel)
-{
-    char *path = xasprintf("%s/%s", harness_conformance_dir(), rel);
-    char *buf = NULL;
-    size_t len;
-    int r = fs_read_file_at(AT_FDCWD, path, 64u << 20, &buf, &len);
-    if (r < 0) {
-        fprintf(stderr, "cannot read %s: %s\n", path, strerror(-r));
-        exit(2);
-    }
-    free(path);
-    return buf;
-}
-
 /* Go's strings.TrimSpace for the ASCII test data */
 static char *trim(char *s)
 {
@@ -47,7 +33,7 @@ static char *join(char *const *v, const char *sep)
 
 static void run_envvartest(void)
 {
-    char *buf = read_conformance("shell-words/envVarTest");
+    char *buf = harness_read_conformance("shell-words/envVarTest", NULL);
     char *vars[] = {"PWD=/home", "SHELL=bash", "KOREAN=한국어", "NULL="};
     struct expand_env env = {vars, 4};
     int rows = 0, ok_rows = 0, windows = 0, lineno = 0;
@@ -92,7 +78,7 @@ static void run_envvartest(void)
 
 static void run_wordstest(void)
 {
-    char *buf = read_conformance("shell-words/wordsTest");
+    char *buf = harness_read_conformance("shell-words/wordsTest", NULL);
     char **vars = strv_new();
     int rows = 0, ok_rows = 0;
     char *save = NULL;
@@ -147,7 +133,7 @@ static bool strv_same(char *const *a, char *const *b)
 
 static void run_lex_cases(void)
 {
-    char *buf = read_conformance("shell-words/lex_cases.jsonl");
+    char *buf = harness_read_conformance("shell-words/lex_cases.jsonl", NULL);
     int rows = 0, ok_rows = 0;
     char *save = NULL;
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -392,32 +378,18 @@ TEST(instruction_modes)
  * code the fuzzer ran (under ASan when this test is built by `make asan`). */
 #include "../fuzz/fuzz_expand.c"
 
-#include <dirent.h>
+static void run_input(const uint8_t *data, size_t size)
+{
+    LLVMFuzzerTestOneInput(data, size);
+}
 
 static void replay_corpus(void)
 {
-    const char *dir = "tests/fuzz/corpus/expand";
-    DIR *d = opendir(dir);
-    if (!d) {
+    int n = harness_replay_corpus("expand", run_input);
+    if (n < 0) {
         harness_case("fuzz corpus expand", 0, "tests/fuzz/corpus/expand is missing (run from the source root)");
         return;
     }
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char *path = xasprintf("%s/%s", dir, de->d_name);
-        char *buf = NULL;
-        size_t len = 0;
-        if (fs_read_file_at(AT_FDCWD, path, 1u << 20, &buf, &len) == 0) {
-            LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-            n++;
-        }
-        free(buf);
-        free(path);
-    }
-    closedir(d);
     /* reaching this line without a crash is the test */
     harness_case("fuzz corpus expand replayed", n > 0, "no corpus files");
     printf("fuzz corpus expand: %d inputs replayed\n", n);

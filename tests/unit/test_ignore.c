@@ -19,19 +19,6 @@
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
-static char *read_conformance(const char *rel, size_t *ret_len)
-{
-    char *path = xasprintf("%s/%s", harness_conformance_dir(), rel);
-    char *buf = NULL;
-    int r = fs_read_file_at(AT_FDCWD, path, 64u << 20, &buf, ret_len);
-    if (r < 0) {
-        fprintf(stderr, "cannot read %s: %s\n", path, strerror(-r));
-        exit(2);
-    }
-    free(path);
-    return buf;
-}
-
 /* Builds a .dockerignore text from the ';'-separated raw lines of a row. */
 static char *lines_of(const char *patterns)
 {
@@ -64,7 +51,7 @@ static bool walk_style_match(const struct ignore *ig, const char *clean_path)
 static void run_cases_tsv(void)
 {
     size_t len;
-    char *buf = read_conformance("dockerignore/cases.tsv", &len);
+    char *buf = harness_read_conformance("dockerignore/cases.tsv", &len);
     int rows = 0, ok_rows = 0;
     char *save = NULL;
     char *line = strtok_r(buf, "\n", &save);
@@ -160,7 +147,7 @@ static char *strv_join(char *const *v)
 static void run_readall(void)
 {
     size_t len;
-    char *buf = read_conformance("dockerignore/readall.jsonl", &len);
+    char *buf = harness_read_conformance("dockerignore/readall.jsonl", &len);
     int rows = 0, ok_rows = 0;
     char *save = NULL;
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -224,7 +211,7 @@ static void write_file(int dirfd, const char *path, const char *data)
 static void run_walk_jsonl(void)
 {
     size_t len;
-    char *buf = read_conformance("dockerignore/walk.jsonl", &len);
+    char *buf = harness_read_conformance("dockerignore/walk.jsonl", &len);
     int rows = 0, ok_rows = 0;
     char *save = NULL;
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -704,32 +691,18 @@ TEST(excluded_dir_is_not_opened)
  * code the fuzzer ran (under ASan when this test is built by `make asan`). */
 #include "../fuzz/fuzz_ignore.c"
 
-#include <dirent.h>
+static void run_input(const uint8_t *data, size_t size)
+{
+    LLVMFuzzerTestOneInput(data, size);
+}
 
 static void replay_corpus(void)
 {
-    const char *dir = "tests/fuzz/corpus/ignore";
-    DIR *d = opendir(dir);
-    if (!d) {
+    int n = harness_replay_corpus("ignore", run_input);
+    if (n < 0) {
         harness_case("fuzz corpus ignore", 0, "tests/fuzz/corpus/ignore is missing (run from the source root)");
         return;
     }
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char *path = xasprintf("%s/%s", dir, de->d_name);
-        char *buf = NULL;
-        size_t len = 0;
-        if (fs_read_file_at(AT_FDCWD, path, 1u << 20, &buf, &len) == 0) {
-            LLVMFuzzerTestOneInput((const uint8_t *)buf, len);
-            n++;
-        }
-        free(buf);
-        free(path);
-    }
-    closedir(d);
     /* reaching this line without a crash is the test */
     harness_case("fuzz corpus ignore replayed", n > 0, "no corpus files");
     printf("fuzz corpus ignore: %d inputs replayed\n", n);

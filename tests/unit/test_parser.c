@@ -646,27 +646,7 @@ TEST(directives_recorded)
 
 TEST(fuzz_corpus)
 {
-    const char *dirs[] = {"tests/fuzz/corpus/parser"};
-    int seen = 0;
-    for (size_t k = 0; k < ARRAY_SIZE(dirs); k++) {
-        DIR *d = opendir(dirs[k]);
-        if (!d)
-            continue;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (de->d_name[0] == '.')
-                continue;
-            _cleanup_free_ char *p = xasprintf("%s/%s", dirs[k], de->d_name);
-            size_t len;
-            _cleanup_free_ char *buf = read_all(p, &len);
-            if (!buf)
-                continue;
-            fuzz_parser_run((const uint8_t *)buf, len);
-            seen++;
-        }
-        closedir(d);
-    }
-    CHECK(seen > 0);
+    CHECK(harness_replay_corpus("parser", fuzz_parser_run) > 0);
 }
 
 /* ---- typed instructions ------------------------------------------------------------------ */
