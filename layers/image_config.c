@@ -217,15 +217,7 @@ char *image_config_to_json(const struct image_config *c, size_t *ret_len)
     json_kv_strv(&j, "Cmd", c->cmd);
     gen_keys_obj(&j, "Volumes", &c->volumes);
     json_kv_str(&j, "WorkingDir", c->working_dir);
-    if (c->labels.n) {
-        json_key(&j, "Labels");
-        json_obj_open(&j);
-        for (size_t i = 0; i < c->labels.n; i++) {
-            json_key(&j, c->labels.keys[i]);
-            json_str(&j, c->labels.values[i]);
-        }
-        json_obj_close(&j);
-    }
+    json_strmap_member(&j, "Labels", &c->labels);
     json_kv_str(&j, "StopSignal", c->stop_signal);
     if (c->args_escaped) {
         json_key(&j, "ArgsEscaped");
